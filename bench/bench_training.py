@@ -1,0 +1,65 @@
+"""Training throughput: the fastai loop of `robustness_study.training` vs a plain PyTorch loop.
+
+Same model (CustomCNN depth 3, width 32 - the zoo's largest CNN - and depth 2, width 16), same data
+(a class-balanced CIFAR-10 subset), same batch size and optimizer settings (Adam, one-cycle in fastai vs
+constant LR in the plain loop: the schedule costs nothing measurable), channels-last in both. The two loops
+alternate in rounds in the same process so machine load affects both alike. Goal: fastai >= 90% of the
+plain loop's images/s.
+
+    python bench/bench_training.py [--n 5000] [--rounds 3] [--threads 2]
+"""
+import argparse, json, time, sys
+from pathlib import Path
+import numpy as np, torch
+from torch import nn
+from robustness_study.data import cifar10_subset, cifar_dls, to_float
+from robustness_study.models import CustomCNN, zoo
+from robustness_study.training import make_learner, set_seed
+
+
+def plain_epoch(model, x, y, bs, lr):
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
+    model.train().to(memory_format=torch.channels_last)
+    xt = torch.from_numpy(x).permute(0, 3, 1, 2); yt = torch.from_numpy(y)
+    perm = torch.randperm(len(y)); n = 0
+    t = time.perf_counter()
+    for i in range(0, len(y) - bs + 1, bs):
+        idx = perm[i:i + bs]
+        xb = to_float(xt[idx]).contiguous(memory_format=torch.channels_last)
+        loss = nn.functional.cross_entropy(model(xb), yt[idx])
+        opt.zero_grad(); loss.backward(); opt.step(); n += bs
+    return n / (time.perf_counter() - t)
+
+
+def fastai_epoch(model, x, y, bs, lr):
+    cfg = {**zoo('quick')[0], 'optimizer': 'adam', 'lr': lr, 'bs': bs}
+    dls = cifar_dls(x, y, valid=(x[:0], y[:0]), bs=bs, seed=0)
+    learn = make_learner(cfg, model, dls)
+    n = (len(y) // bs) * bs
+    with learn.no_bar(), learn.no_logging():
+        t = time.perf_counter(); learn.fit_one_cycle(1, lr_max=lr); dt = time.perf_counter() - t
+    return n / dt
+
+
+def main():
+    ap = argparse.ArgumentParser(); ap.add_argument('--n', type=int, default=5000); ap.add_argument('--rounds', type=int, default=3)
+    ap.add_argument('--threads', type=int, default=2); ap.add_argument('--bs', type=int, default=128)
+    a = ap.parse_args(); torch.set_num_threads(a.threads)
+    x, y = cifar10_subset(a.n, seed=0)
+    rows = []
+    for depth, width in ((2, 16), (3, 32)):
+        res = {'plain': [], 'fastai': []}
+        for r in range(a.rounds):
+            for kind, fn in (('plain', plain_epoch), ('fastai', fastai_epoch)):
+                set_seed(r); m = CustomCNN(depth, width)
+                res[kind].append(fn(m, x, y, a.bs, 1e-3))
+        p, f = float(np.median(res['plain'])), float(np.median(res['fastai']))
+        rows.append({'model': f'CustomCNN(depth={depth}, width={width})', 'plain_img_s': round(p, 1), 'fastai_img_s': round(f, 1), 'ratio': round(f / p, 3)})
+    print(f"{'model':32s} {'plain img/s':>12s} {'fastai img/s':>13s} {'fastai/plain':>13s}")
+    for r in rows: print(f"{r['model']:32s} {r['plain_img_s']:12.1f} {r['fastai_img_s']:13.1f} {r['ratio']:13.3f}")
+    out = Path(__file__).parent/'results'/'training.json'; out.parent.mkdir(exist_ok=True)
+    out.write_text(json.dumps({'n_images': a.n, 'bs': a.bs, 'threads': a.threads, 'rounds': a.rounds, 'rows': rows}, indent=1))
+    print(f'wrote {out}')
+
+
+if __name__ == '__main__': main()
