@@ -81,7 +81,7 @@ def cmd_train(args):
     cfgs = _select(args.preset, args.models, {'epochs': args.epochs} if args.epochs else None)
     root = data_root(args.data_dir)
     from robustness_study.data import load_cifar10
-    load_cifar10('test', root)  # a bad data folder fails here, before any work, even if every model is trained
+    for split in ('train', 'test'): load_cifar10(split, root)  # a bad data folder fails here, before any work, even if every model is trained
     if args.force:
         from robustness_study.training import checkpoint_paths
         for c in cfgs:
