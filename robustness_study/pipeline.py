@@ -27,11 +27,11 @@ __all__ = ['RUN_PRESETS', 'SELECTION_DEFAULTS', 'STAGE_ORDER', 'TIMING_PREFIX', 
 RUN_PRESETS = {
     # evaluation budget per preset; sizes are numbers of test images
     'smoke': dict(n_eval=100, n_c=40, severities=(1, 2, 3, 4, 5), n_attack=16, square_queries=20, cw_steps=5,
-                  deepfool_steps=10, n_acr=16, acr_kw=dict(n_samples=4), n_sharp=200, sharp_kw=dict(n_draws=2, tol=0.2),
-                  n_margin=300),
+                  deepfool_steps=10, n_acr=16, acr_kw=dict(n_samples=2, n_forward=8), n_sharp=200,
+                  sharp_kw=dict(n_draws=2, n_examples=64, tol=0.5), n_margin=300),
     'quick': dict(n_eval=500, n_c=200, severities=(1, 2, 3, 4, 5), n_attack=100, square_queries=100, cw_steps=50,
                   deepfool_steps=50, n_acr=100, acr_kw={}, n_sharp=1000, sharp_kw={}, n_margin=5000),
-    'paper': dict(n_eval=1000, n_c=1000, severities=(1, 2, 3, 4, 5), n_attack=500, square_queries=500, cw_steps=50,
+    'paper': dict(n_eval=1000, n_c=1000, severities=(1, 2, 3, 4, 5), n_attack=200, square_queries=300, cw_steps=50,
                   deepfool_steps=50, n_acr=200, acr_kw={}, n_sharp=2000, sharp_kw={}, n_margin=10000),
 }
 # run-level selections, overridable from the CLI (None = everything the module offers)
@@ -228,6 +228,8 @@ def stage_attacks(mc: ModelContext) -> dict:
             xa = run.get('transfer_x', f)
         else: xa = run_attack(mc.model, x, y, name, seed=run.seed, **attack_params(run, name))
         out.update(ood_block(name, clean, acc_nll(mc.model, xa, y)))
+        if name in ('deepfool', 'cw'):  # minimal-perturbation attacks: the size of the perturbation is the informative number
+            out[f'ood.{name}.median_l2'] = float((xa - x).flatten(1).norm(dim=1).median())
     return out
 
 STAGES = {'train': (stage_train, 'training'), 'perf': (stage_perf, 'metrics.performance'),
@@ -352,7 +354,7 @@ def out_lock(out):
         yield
     finally: f.close()
 
-# %% ../nbs/11_pipeline.ipynb #a74e2510
+# %% ../nbs/11_pipeline.ipynb #ab94ef64
 def select_stages(stages=None) -> tuple:
     "Validate a stage list (None: all), keeping the canonical order; `train` is always included."
     if not stages: return STAGE_ORDER
@@ -432,7 +434,7 @@ def run_study(preset: str = 'quick', # zoo and evaluation preset
     for k, v in run.unavailable.items(): log(f'unavailable: {k}: {v}')
     return df
 
-# %% ../nbs/11_pipeline.ipynb #52508aea
+# %% ../nbs/11_pipeline.ipynb #f5ae98b0
 def _ray_task(preset, seed, root, settings, cfg, out, stages, ckpt_dir, rec, threads):
     import tempfile
     torch.set_num_threads(threads)
@@ -461,7 +463,7 @@ def run_ray(run: RunContext, cfgs, out, stages, jobs, ckpt_dir, log):
             write_model_file(out, rec); write_table(out, zoo(run.preset))
             log(f'model {cfg["id"]} done (ray)')
 
-# %% ../nbs/11_pipeline.ipynb #ded9d50f
+# %% ../nbs/11_pipeline.ipynb #edc0605f
 def status(preset: str = 'quick', out=None, stages=None) -> list[dict]:
     "Per model: which requested stages are done, stale (code or settings changed) or missing."
     out = Path(out) if out else Path('results')/preset
@@ -475,7 +477,7 @@ def status(preset: str = 'quick', out=None, stages=None) -> list[dict]:
         res.append({'id': c['id'], **st})
     return res
 
-# %% ../nbs/11_pipeline.ipynb #4636eb31
+# %% ../nbs/11_pipeline.ipynb #7db137e1
 def main(args) -> int:
     "Run the study from parsed CLI arguments; returns the exit status."
     over = {k: getattr(args, k) for k in ('attacks', 'corruptions', 'eps', 'sigmas') if getattr(args, k, None) is not None}

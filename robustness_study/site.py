@@ -17,12 +17,10 @@ def _frontmatter(nb: dict) -> dict:
         if c['cell_type'] != 'raw': continue
         src = ''.join(c['source'])
         if not src.startswith('---'): continue
-        out = {}
-        for line in src.splitlines()[1:]:
-            if line.startswith('---'): break
-            k, _, v = line.partition(':')
-            if k.strip() in ('title', 'description'): out[k.strip()] = v.strip().strip("'\"")
-        return out
+        import yaml
+        try: meta = yaml.safe_load(src.strip().strip('-')) or {}
+        except yaml.YAMLError: meta = {}
+        return {k: str(meta[k]) for k in ('title', 'description') if k in meta}
     return {}
 
 def _drop_frontmatter(nb):

@@ -1,0 +1,92 @@
+"""Batched DeepFool (robustness_study.attacks.deepfool) vs torchattacks.DeepFool, same model, same images, same run.
+
+Model: the 0.55 M-parameter CustomCNN(depth=3, width=32), briefly trained (Adam 2e-3, batch 64, --train-steps steps
+on a 10k class-balanced CIFAR-10 training subset; weights cached under cache_dir('bench')), so that DeepFool needs
+several steps. Images: 256 class-balanced CIFAR-10 test images. Runs ours, torchattacks, ours again (the machine is
+shared, so the ratio uses the mean of our two runs against the torchattacks run in between), then ours restricted
+to the top-3 candidate classes; PGD-10 for scale.
+
+    ROBUSTNESS_STUDY_DATA=../shared/data .venv/bin/python bench/bench_deepfool.py [--threads 2] [--n 256]
+Writes bench/results/deepfool.json.
+"""
+import argparse, json, os, platform, sys, time
+from pathlib import Path
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root, when the package is not installed
+import torch, torch.nn.functional as F
+import torchattacks
+from robustness_study.attacks import deepfool, run_attack, attack_report
+from robustness_study.data import cifar10_subset, cache_dir
+from robustness_study.models import CustomCNN, n_params
+
+def to_t(x): return torch.from_numpy(x).permute(0, 3, 1, 2).float().div(255)
+
+def trained_cnn(steps, seed=0):
+    path = cache_dir('bench')/f'cnn3x32-adam2e-3-bs64-{steps}steps-seed{seed}.pt'
+    m = CustomCNN(depth=3, width=32)
+    if path.exists(): m.load_state_dict(torch.load(path)); return m.eval(), 'cached'
+    xtr, ytr = cifar10_subset(10000, seed=0); xtr, ytr = to_t(xtr), torch.from_numpy(ytr)
+    torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(m.parameters(), 2e-3)
+    t = time.time()
+    for _ in range(steps):
+        i = torch.randint(0, len(ytr), (64,), generator=g)
+        loss = F.cross_entropy(m(xtr[i]), ytr[i]); opt.zero_grad(); loss.backward(); opt.step()
+    torch.save(m.state_dict(), path)
+    return m.eval(), f'trained in {time.time() - t:.0f}s'
+
+def margins(m, x, y):
+    with torch.no_grad(): L = m(x)
+    ar = torch.arange(len(y)); ly = L[ar, y].clone(); L[ar, y] = -torch.inf
+    return ly - L.max(1).values
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument('--threads', type=int, default=2); ap.add_argument('--n', type=int, default=256)
+    ap.add_argument('--train-steps', type=int, default=600)
+    ap.add_argument('--out', default=str(Path(__file__).parent/'results'/'deepfool.json'))
+    a = ap.parse_args()
+    torch.set_num_threads(1)  # training (once, then cached) is not what is measured
+    model, how = trained_cnn(a.train_steps)
+    torch.set_num_threads(a.threads)
+    xte, yte = cifar10_subset(1000, seed=1, split='test')
+    x, y = to_t(xte[:a.n]), torch.from_numpy(yte[:a.n])
+    print(f'CustomCNN(3, 32): {n_params(model):,} params ({how}), {a.n} test images, {a.threads} threads, load avg {os.getloadavg()[0]:.1f}')
+    runs = {}
+    def timed(label, f):
+        t = time.perf_counter(); out = f(); dt = time.perf_counter() - t
+        runs.setdefault(label, []).append(dt); return out
+    timed('pgd10', lambda: run_attack(model, x, y, 'pgd'))
+    adv, nsteps = timed('ours', lambda: deepfool(model, x, y, steps=50, overshoot=0.02, return_steps=True))
+    ta = timed('torchattacks', lambda: torchattacks.DeepFool(model, steps=50, overshoot=0.02)(x, y))
+    timed('ours', lambda: deepfool(model, x, y, steps=50, overshoot=0.02))
+    top3 = timed('ours_top3', lambda: deepfool(model, x, y, steps=50, overshoot=0.02, n_candidates=3))
+    advs = {'torchattacks': ta, 'ours': adv, 'ours_top3': top3}
+    rep = {k: attack_report(model, x, y, v) for k, v in advs.items()}
+    tol = {k: attack_report(model, x, y, v, tie_tol=1e-4) for k, v in advs.items()}
+    same = {k: ((v - ta).flatten(1).abs().amax(1) < 1e-4).float().mean().item() for k, v in advs.items()}
+    near = {k: int((margins(model, v, y).abs() < 1e-4).sum()) for k, v in advs.items()}
+    t = {k: sum(v) / len(v) for k, v in runs.items()}
+    print(f"\n{'method':13s} {'time (s)':>9s} {'robust acc':>11s} {'success':>8s} {'median L2':>10s} | {'with ties (|margin| <= 1e-4) as fooled':s}  {'same images':>11s}")
+    for k in advs:
+        r, q = rep[k], tol[k]
+        print(f"{k:13s} {t[k]:9.2f} {r['robust_acc']:11.4f} {r['success_rate']:8.4f} {r['median_l2']:10.4f} | robust acc {q['robust_acc']:.4f}, "
+              f"median L2 {q['median_l2']:.4f}, {near[k]:3d} near boundary  {same[k]:10.1%}")
+    print(f"{'pgd-10':13s} {t['pgd10']:9.2f}")
+    ratio, ratio3 = t['torchattacks'] / t['ours'], t['torchattacks'] / t['ours_top3']
+    d = lambda rr, key, k='ours': abs(rr[k][key] - rr['torchattacks'][key])
+    print(f"\nspeed-up {ratio:.1f}x exact, {ratio3:.1f}x with top-3 candidate classes (ours: {', '.join(f'{v:.2f}s' for v in runs['ours'])})")
+    print(f"robust acc differs by {100 * d(rep, 'robust_acc'):.2f} points (ties as fooled: {100 * d(tol, 'robust_acc'):.2f}); median L2 by "
+          f"{100 * d(rep, 'median_l2') / rep['torchattacks']['median_l2']:.2f}% (ties as fooled: {100 * d(tol, 'median_l2') / tol['torchattacks']['median_l2']:.2f}%)")
+    print(f"DeepFool steps per image (ours): mean {nsteps.float().mean():.2f}, max {int(nsteps.max())}; clean accuracy {rep['ours']['clean_acc']:.3f}")
+    rnd = lambda dd: {kk: round(vv, 5) if isinstance(vv, float) else vv for kk, vv in dd.items()}
+    res = dict(model='CustomCNN(depth=3, width=32)', n_params=n_params(model), train_steps=a.train_steps, n_images=a.n, threads=a.threads,
+               load_avg_1min=round(os.getloadavg()[0], 2), torch=torch.__version__, torchattacks=torchattacks.__version__,
+               machine=platform.processor() or platform.machine(), seconds={k: [round(v, 3) for v in vv] for k, vv in runs.items()},
+               speedup=round(ratio, 2), speedup_top3=round(ratio3, 2), same_images_frac=same, near_boundary=near,
+               mean_steps=round(nsteps.float().mean().item(), 3), report={k: rnd(v) for k, v in rep.items()},
+               report_ties_as_fooled={k: rnd(v) for k, v in tol.items()})
+    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
+    Path(a.out).write_text(json.dumps(res, indent=1) + '\n')
+    print('wrote', a.out)
+
+if __name__ == '__main__': main()
