@@ -65,26 +65,31 @@ def bench_mvn(model, x, quick):
         ref = torch.from_numpy(tight) if name == 'random' else ours_ref
         ref_check = float(np.abs(tight - ours_ref[:k].numpy()).max())
         scipy_settings = {'scipy (paper: maxpts=1e4, eps=1e-4)': base.SCIPY_KW, 'scipy (maxpts=2000, eps=1e-3)': dict(maxpts=2000, abseps=1e-3, releps=1e-3)}
-        rows = []
-        for label, kw in scipy_settings.items():
-            t_sp, sp = timed(lambda: np.array([multivariate_normal.cdf(z[i].numpy(), cov=c[i].numpy(), **kw) for i in range(n)]), 1)
-            e_sp = np.abs(sp - ref.numpy())
-            rows.append(dict(method=label, ms=t_sp / n * 1e3, mae=e_sp.mean(), max=e_sp.max()))
-        ours = []
-        for npts in (64, 128, 256, 512, 1024, 2048, 4096) + ((8192, 16384) if name == 'random' else ()):
-            t_o, p = timed(lambda: mvn_cdf(z, c, n_points=npts), 3)
-            e = (p.double() - ref).abs().numpy()
-            ours.append(dict(method=f'ours n_points={npts}', ms=t_o / n * 1e3, mae=e.mean(), max=e.max(), n_points=npts))
+        seeds = (0,) if quick else (0, 1, 2)      # both methods are randomised: errors and times are averaged over seeds
+        def stats_(run):
+            res = []
+            for sd in seeds:
+                t, pr = timed(lambda: run(sd), 1)
+                e = np.abs(np.asarray(pr, dtype=float) - ref.numpy()); res.append((t / n * 1e3, e.mean(), e.max()))
+            r = np.mean(res, 0); return dict(ms=r[0], mae=r[1], max=r[2])
+        rows = [dict(method=label, **stats_(lambda sd: [multivariate_normal.cdf(z[i].numpy(), cov=c[i].numpy(), rng=sd, **kw) for i in range(n)]))
+                for label, kw in scipy_settings.items()]
+        ours = [dict(method=f'ours n_points={npts}', n_points=npts, **stats_(lambda sd: mvn_cdf(z, c, n_points=npts, seed=sd).double()))
+                for npts in (64, 128, 256, 512, 1024, 2048, 4096, 8192) + ((16384,) if name == 'random' else ())]
         print(f'-- dim 9, {name} cases ({n}); reference: ' + ('scipy with abseps=releps=1e-6' if name == 'random' else 'ours with 4 x 65536 points, float64')
-              + f' (max |ours 4 x 65536 - scipy tight| = {ref_check:.1e} on {k})')
+              + f' (max |ours 4 x 65536 - scipy tight| = {ref_check:.1e} on {k}); errors and times averaged over {len(seeds)} seeds')
         table(rows + ours, ['method', 'ms', 'mae', 'max'], dict(ms='{:.3f}', mae='{:.1e}', max='{:.1e}'))
-        for r in rows:   # equal accuracy: the cheapest of ours whose mean and max errors are <= scipy's (strictly, or within 25%)
-            for tag, f in (('strict', 1.0), ('within25', 1.25)):
-                eq = next((o for o in ours if o['mae'] <= f * r['mae'] and o['max'] <= f * r['max']), None)
-                r[f'equal_accuracy_{tag}'] = eq and eq['method']; r[f'speedup_{tag}'] = (eq and r['ms'] / eq['ms']) or 0.0
-                print(f'   equal accuracy ({tag}) to {r["method"]}: ' + (f'{eq["method"]}, {r["ms"] / eq["ms"]:.0f}x faster per point' if eq else 'not reached'))
-        out[f'dim9_{name}'] = dict(n_cases=n, reference_vs_scipy_tight_max=ref_check, scipy=rows, ours=ours,
-                                   speedup_strict=rows[0]['speedup_strict'], speedup_within25=rows[0]['speedup_within25'])
+        for r in rows:   # equal accuracy: the cheapest of ours whose mean and max errors are both <= scipy's
+            eq = next((o for o in ours if o['mae'] <= r['mae'] and o['max'] <= r['max']), None)
+            r['equal_accuracy'] = eq and eq['method']; r['speedup_equal_accuracy'] = (eq and r['ms'] / eq['ms']) or 0.0
+            print(f'   equal accuracy to {r["method"]}: ' + (f'{eq["method"]}, {r["ms"] / eq["ms"]:.0f}x faster per point' if eq else 'not reached'))
+        # equal error target: the cheapest setting of each whose (seed-averaged) max error is <= 1e-4
+        tgt_s = next((r for r in rows[::-1] if r['max'] <= 1e-4), None); tgt_o = next((o for o in ours if o['max'] <= 1e-4), None)
+        tgt = (tgt_s['ms'] / tgt_o['ms']) if tgt_s and tgt_o else 0.0
+        print(f'   error target max <= 1e-4: ' + (f'{tgt_s["method"]} vs {tgt_o["method"]}: {tgt:.0f}x faster per point' if tgt else 'not reached by both'))
+        out[f'dim9_{name}'] = dict(n_cases=n, reference_vs_scipy_tight_max=ref_check, seeds=len(seeds), scipy=rows, ours=ours,
+                                   speedup_equal_accuracy=rows[0]['speedup_equal_accuracy'], speedup_max_err_1e4=tgt,
+                                   target_pair=tgt and [tgt_s['method'], tgt_o['method']])
     # dim 99: random matrices; check within 1e-3 against scipy (abseps=1e-4)
     k = 2 if quick else 4
     z, c = random_case(99, k, seed=2, lo=2.0, hi=4.0)
@@ -261,6 +266,8 @@ def main():
     ap.add_argument('--repeat', type=int, default=3)
     ap.add_argument('--quick', action='store_true', help='tiny sizes, for checking the script')
     ap.add_argument('--out', default=str(HERE/'results'/'avgcase.json'))
+    ap.add_argument('--sections', nargs='+', default=['mvn', 'linear', 'accuracy', 'speed'],
+                    help='rerun only these sections; the others are read from --out')
     a = ap.parse_args()
     if a.quick: a.points, a.sigmas, a.speed_points, a.repeat, a.tol_ref = 20, [0.02, 0.05], 16, 1, 0.02
     torch.set_num_threads(1)
@@ -277,10 +284,14 @@ def main():
     out = dict(model=dict(config=CONFIG, test_acc_1000=acc, n_params=sum(p.numel() for p in model.parameters())),
                machine=dict(cpu_count=os.cpu_count(), torch_threads=1, load_avg_start=load0, python=platform.python_version(),
                             torch=torch.__version__), args=vars(a))
-    out['mvn_cdf'] = bench_mvn(model, x, a.quick)
-    out['linear'] = bench_linear(a.quick)
-    out['accuracy'], out['adaptive_mc'] = bench_accuracy(model, xa, a.sigmas, a.tol_ref, a.quick, _key(CONFIG))
-    out['speed'] = bench_speed(model, x[:a.speed_points], a.quick, a.repeat)
+    old = json.loads(Path(a.out).read_text()) if Path(a.out).exists() and len(a.sections) < 4 else {}
+    fix = lambda d: {float(k): v for k, v in d.items()}
+    out['mvn_cdf'] = bench_mvn(model, x, a.quick) if 'mvn' in a.sections else old['mvn_cdf']
+    out['linear'] = bench_linear(a.quick) if 'linear' in a.sections else old['linear']
+    if 'accuracy' in a.sections: out['accuracy'], out['adaptive_mc'] = bench_accuracy(model, xa, a.sigmas, a.tol_ref, a.quick, _key(CONFIG))
+    else: out['accuracy'], out['adaptive_mc'] = fix(old['accuracy']), fix(old['adaptive_mc'])
+    out['speed'] = bench_speed(model, x[:a.speed_points], a.quick, a.repeat) if 'speed' in a.sections else old['speed']
+    out['sections_rerun'] = a.sections
     acc_ = out['accuracy']; sp = out['speed']['ratios']
     mean_mae = lambda nm: float(np.mean([acc_[s]['mae'][nm] for s in a.sigmas]))
     ev = float(np.mean([out['adaptive_mc'][s]['mean_evals'] for s in a.sigmas]))
@@ -288,8 +299,8 @@ def main():
         'linear: taylor == MC 100k within 0.005': out['linear']['goal_met'],
         'taylor within 1.3x of its floor': sp['taylor / its floor'] <= 1.3,
         'mmse N=10 within 1.3x of its floor': sp['mmse N=10 / its floor'] <= 1.3,
-        'MVN CDF >= 20x faster than scipy (paper settings) at equal accuracy, dim 9, CNN cases (strict)': out['mvn_cdf']['dim9_cnn']['speedup_strict'] >= 20,
-        'MVN CDF >= 20x faster than scipy (paper settings) at equal accuracy, dim 9, CNN cases (within 25%)': out['mvn_cdf']['dim9_cnn']['speedup_within25'] >= 20,
+        'MVN CDF >= 20x faster than scipy (paper settings) at equal achieved accuracy, dim 9, CNN cases': out['mvn_cdf']['dim9_cnn']['speedup_equal_accuracy'] >= 20,
+        'MVN CDF >= 20x faster than scipy at an equal error target (max <= 1e-4), dim 9, CNN cases': out['mvn_cdf']['dim9_cnn']['speedup_max_err_1e4'] >= 20,
         'MVN CDF within 1e-3 of scipy in dim 99': out['mvn_cdf']['dim99']['max_abs_diff_vs_scipy'] <= 1e-3,
         'variance-reduced mmse (antithetic N=4) reaches the N=10 error (mean MAE over sigmas)': mean_mae('mmse antithetic N=4') <= mean_mae('mmse N=10'),
         'variance-reduced mmse-vr (N=2+16fwd, <= half the cost) reaches the N=10 error': mean_mae('mmse-vr N=2+16fwd') <= mean_mae('mmse N=10') and sp['mmse-vr 2+16 / mmse N=10 (cost)'] <= 0.5,

@@ -178,13 +178,15 @@ def margins_and_grads(model: nn.Module, # classifier returning logits
     with eval_mode(model), torch.enable_grad():
         for s in range(0, len(x), per):
             xb = x[s:s + per].detach()
-            if target is None:
+            tb = None if target is None else target[s:s + per]
+            if tb is None and n_samples:
                 with torch.no_grad(): tb = model(_cl(xb)).argmax(1)
-            else: tb = target[s:s + per]
             base = xb.clone().requires_grad_(True)
             xin = (base[:, None] + gaussian_noise(xb.shape, n_samples, sigma, gen, noise)).flatten(0, 1) if n_samples else base
+            f = model(_cl(xin))
+            if tb is None: tb = f.detach().argmax(1)                            # at x itself: reuse this forward pass
             tt = tb.repeat_interleave(n)
-            g = _margins(model(_cl(xin)), tt)                                  # (B*n, C-1)
+            g = _margins(f, tt)                                                 # (B*n, C-1)
             k = g.shape[1]
             if k < 1: raise ValueError('the model must have at least 2 classes')
             G = torch.stack([torch.autograd.grad(g[:, j].sum(), base, retain_graph=j < k - 1)[0].flatten(1)
@@ -317,6 +319,13 @@ def p_robust(model: nn.Module, # classifier returning logits; evaluated in eval 
     _check_inputs(x, sigma, method)
     gen = torch.Generator().manual_seed(seed)
     x = x.detach().float()
+    if method.startswith('taylor'):          # one forward pass with gradients serves the prediction and the Jacobian
+        g, G, target = margins_and_grads(model, x, None, batch_size=batch_size)
+        if not torch.isfinite(g).all(): raise ValueError('the model returned non-finite logits')
+        z, cov = z_and_cov(g, G, sigma, ridge)
+        p = mv_sigmoid(z, k) if method.endswith('_mvs') else mvn_cdf(z, cov, mvn_points, seed=seed)
+        info = dict(target=target, z=z, cov=cov, n_samples=torch.zeros(len(x), dtype=torch.long))
+        return (p.float(), info) if return_info else p.float()
     with eval_mode(model), torch.no_grad():
         logits = torch.cat([model(_cl(c)) for c in x.split(batch_size)])
     if not torch.isfinite(logits).all(): raise ValueError('the model returned non-finite logits')
@@ -329,18 +338,19 @@ def p_robust(model: nn.Module, # classifier returning logits; evaluated in eval 
         ns = 10000 if n_samples is None else n_samples
         if ns < 1: raise ValueError(f'mc needs n_samples >= 1, got {ns}')
         if tol is not None and not tol > 0: raise ValueError(f'tol must be > 0, got {tol}')
+        if ci not in ('wilson', 'clopper-pearson'): raise ValueError(f"ci must be 'wilson' or 'clopper-pearson', got {ci!r}")
         p, mi = _mc(model, x, sigma, target, gen, ns, tol, ci, alpha, batch_size=2 * batch_size)
         info.update(mi)
-    else:
-        ns = 0 if method.startswith('taylor') else (10 if n_samples is None else n_samples)
-        if method.startswith('mmse') and ns < 1: raise ValueError(f'mmse needs n_samples >= 1, got {ns}')
+    else:                                     # mmse, mmse_mvs
+        ns = 10 if n_samples is None else n_samples
+        if ns < 1 or n_forward < 0: raise ValueError(f'mmse needs n_samples >= 1 and n_forward >= 0, got {ns} and {n_forward}')
         g, G, _ = margins_and_grads(model, x, target, sigma, ns, noise, gen, batch_size)
-        if n_forward and method.startswith('mmse'):
+        if n_forward:
             g = (ns * g + n_forward * mean_margins(model, x, target, sigma, n_forward, noise, gen, 2 * batch_size)) / (ns + n_forward)
         z, cov = z_and_cov(g, G, sigma, ridge)
         p = mv_sigmoid(z, k) if method.endswith('_mvs') else mvn_cdf(z, cov, mvn_points, seed=seed)
         info.update(z=z, cov=cov, n_samples=torch.full((len(x),), ns, dtype=torch.long),
-                    n_forward=torch.full((len(x),), n_forward if ns else 0, dtype=torch.long))
+                    n_forward=torch.full((len(x),), n_forward, dtype=torch.long))
     p = p.float()
     return (p, info) if return_info else p
 
