@@ -10,19 +10,22 @@ import pandas as pd
 from scipy import stats
 
 # %% auto #0
-__all__ = ['METRIC_PREFIXES', 'TRAIN_METRICS', 'FAMILIES', 'metric_columns', 'robustness_columns', 'kendall_matrix',
-           'spearman_matrix', 'correlations', 'granulated_kendall', 'family_of', 'worst_case_ranking', 'composite_cv',
-           'heatmap', 'scatter']
+__all__ = ['METRIC_PREFIXES', 'TRAIN_METRICS', 'BOOKKEEPING', 'FAMILIES', 'metric_columns', 'robustness_columns',
+           'kendall_matrix', 'spearman_matrix', 'correlations', 'within_groups', 'reversals', 'add_study_columns',
+           'study_table', 'granulated_kendall', 'family_of', 'worst_case_ranking', 'composite_cv', 'verdict',
+           'claim_table', 'study_answer', 'heatmap', 'scatter']
 
 # %% ../nbs/10_analysis.ipynb #4eea6d5f
 METRIC_PREFIXES = ('perf.', 'norm.', 'sharp.', 'acr.')
-TRAIN_METRICS = ('train.train_acc', 'train.train_loss', 'train.test_acc', 'train.test_loss')
+TRAIN_METRICS = ('train.train_acc', 'train.train_loss', 'train.test_acc', 'train.test_loss', 'train.n_params')
+# bookkeeping columns of the metric stages (sample sizes, search diagnostics), not metrics
+BOOKKEEPING = ('.n_draws', '.n_examples', '.n_params', '.n_points', '.m', '_evals', '_bracketed', '_dev', '_upper')
 
 def metric_columns(df: pd.DataFrame, # results table
                    min_unique: int = 3, # drop near-constant columns (fewer distinct values)
                   ) -> list[str]:
     "Numeric metric columns (performance, norms, sharpness, average-case, training statistics) that vary across models."
-    cols = [c for c in df.columns if c.startswith(METRIC_PREFIXES) or c in TRAIN_METRICS]
+    cols = [c for c in df.columns if (c.startswith(METRIC_PREFIXES) and not c.endswith(BOOKKEEPING)) or c in TRAIN_METRICS]
     return [c for c in cols if pd.api.types.is_numeric_dtype(df[c]) and df[c].nunique(dropna=True) >= min_unique]
 
 def robustness_columns(df: pd.DataFrame, # results table
@@ -37,7 +40,7 @@ def robustness_columns(df: pd.DataFrame, # results table
         if score in scores and (sets is None or s in sets): out.append(c)
     return out
 
-# %% ../nbs/10_analysis.ipynb #60e4cd77
+# %% ../nbs/10_analysis.ipynb #347240f5
 def _signs(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "Flattened pairwise sign matrices and validity masks: (B, n, c) -> (B, c, n*n) each."
     d = X[:, :, None, :] - X[:, None, :, :]          # B, n, n, c
@@ -70,7 +73,7 @@ def spearman_matrix(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
             out[:, :, j] = np.nansum(a * b, 1) / np.sqrt(np.nansum(a * a, 1) * np.nansum(b * b, 1))
     return out
 
-# %% ../nbs/10_analysis.ipynb #de0965a7
+# %% ../nbs/10_analysis.ipynb #49c08f44
 def correlations(df: pd.DataFrame, # results table
                  metrics: list[str] | None = None, # metric columns (default `metric_columns(df)`)
                  targets: list[str] | None = None, # robustness columns (default `robustness_columns(df)`)
@@ -102,7 +105,66 @@ def correlations(df: pd.DataFrame, # results table
                          'p_tau': float(p_tau), 'p_rho': float(p_rho)})
     return pd.DataFrame(rows)
 
-# %% ../nbs/10_analysis.ipynb #c62c24f2
+# %% ../nbs/10_analysis.ipynb #94888e06
+def within_groups(df: pd.DataFrame, # results table
+                  by: str, # group by this column, e.g. 'cfg.arch' or 'cfg.depth'
+                  min_models: int = 6, # skip groups with fewer models
+                  **kwargs, # passed to `correlations` (metrics, targets, n_boot, seed, ci)
+                 ) -> pd.DataFrame:
+    "`correlations` within each group of `by`, stacked with a `group` column (`by=value`)."
+    parts = []
+    for v, g in df.groupby(by, dropna=False):
+        if len(g) < max(min_models, 4): continue
+        parts.append(correlations(g, **kwargs).assign(group=f'{by}={v}'))
+    if not parts: raise ValueError(f'no group of {by!r} has at least {max(min_models, 4)} models')
+    return pd.concat(parts, ignore_index=True)
+
+def reversals(pooled: pd.DataFrame, # output of `correlations` on the whole table
+              within: pd.DataFrame, # output of `within_groups`
+              stat: str = 'tau', # statistic to compare
+              min_abs: float = 0.1, # ignore pooled and within values smaller than this in magnitude
+             ) -> pd.DataFrame:
+    "Pairs whose pooled `stat` has the opposite sign to the `stat` in every group (Simpson's paradox)."
+    w = within.pivot_table(index=['metric', 'target'], columns='group', values=stat)
+    p = pooled.set_index(['metric', 'target'])[stat].reindex(w.index)
+    big = (w.abs() >= min_abs).all(axis=1) & (p.abs() >= min_abs)
+    flip = big & (np.sign(w).ne(np.sign(p), axis=0)).all(axis=1)
+    out = w[flip].copy(); out.insert(0, f'pooled_{stat}', p[flip])
+    return out.reset_index()
+
+# %% ../nbs/10_analysis.ipynb #0d367a40
+def add_study_columns(df: pd.DataFrame, # results table
+                     ) -> pd.DataFrame:
+    "A copy of `df` with `rob.<attack>.median_l2`, `cfg.group` and `cfg.lr_level` added."
+    new = {}
+    for a in ('deepfool', 'cw'):
+        if f'ood.{a}.median_l2' in df: new[f'rob.{a}.median_l2'] = df[f'ood.{a}.median_l2']
+    if 'cfg.arch' in df:
+        depth = df['cfg.depth'] if 'cfg.depth' in df else pd.Series(np.nan, index=df.index)
+        new['cfg.group'] = [a if pd.isna(d) else f'{a}-d{int(d)}' for a, d in zip(df['cfg.arch'], depth)]
+        if {'cfg.optimizer', 'cfg.lr'} <= set(df.columns):
+            new['cfg.lr_level'] = df.groupby(['cfg.arch', 'cfg.optimizer'])['cfg.lr'].rank(method='dense').sub(1).astype(int)
+    return pd.concat([df.drop(columns=[c for c in new if c in df]), pd.DataFrame(new, index=df.index)], axis=1)
+
+def study_table(preset: str = 'paper', # results preset folder
+                results: str | None = None, # results root (default: `results/` of the project)
+               ) -> tuple[pd.DataFrame, dict]:
+    "The results table of `preset` with `add_study_columns`, and `{'preset', 'models', 'zoo', 'complete', 'path', 'run'}`."
+    import json
+    from pathlib import Path
+    from robustness_study.pipeline import read_results
+    from robustness_study.models import zoo
+    if results is None:
+        from nbdev.config import get_config
+        results = get_config().config_path/'results'
+    path = Path(results)/preset/'results.csv'
+    df = add_study_columns(read_results(path))
+    n_zoo = len(zoo(preset)) if preset in ('paper', 'quick', 'smoke') else len(df)
+    run = path.with_name('run.json')
+    return df, {'preset': preset, 'models': len(df), 'zoo': n_zoo, 'complete': len(df) >= n_zoo, 'path': str(path),
+                'run': json.loads(run.read_text()) if run.exists() else {}}
+
+# %% ../nbs/10_analysis.ipynb #e0a6b07a
 def granulated_kendall(df: pd.DataFrame, # results table (one row per model)
                        metric: str, # measure column
                        target: str, # robustness (or generalisation) column
@@ -123,7 +185,7 @@ def granulated_kendall(df: pd.DataFrame, # results table (one row per model)
     out['Psi'] = float(np.mean(vals)) if vals else float('nan')
     return out
 
-# %% ../nbs/10_analysis.ipynb #e94fd540
+# %% ../nbs/10_analysis.ipynb #c5495916
 FAMILIES = {'natural': ('cifar10_1',), 'corruptions': ('cifar10c',), 'white-box': ('fgsm', 'bim', 'pgd', 'deepfool', 'cw'),
             'black-box': ('square', 'transfer')}
 
@@ -149,7 +211,7 @@ def worst_case_ranking(corr: pd.DataFrame, # output of `correlations`
     per['mean'] = per.drop(columns=['worst', 'worst_family']).mean(axis=1)
     return per.sort_values('worst', ascending=False)
 
-# %% ../nbs/10_analysis.ipynb #414ce30b
+# %% ../nbs/10_analysis.ipynb #94afd55e
 def composite_cv(df: pd.DataFrame, # results table
                  target: str, # robustness column to predict
                  metrics: list[str] | None = None, # predictor columns (default `metric_columns(df)`)
@@ -166,17 +228,73 @@ def composite_cv(df: pd.DataFrame, # results table
     pred_c, pred_s, chosen = np.full(len(y), np.nan), np.full(len(y), np.nan), []
     for g in np.unique(groups):
         te, tr = groups == g, groups != g
+        if tr.sum() < 3: continue                          # too few models to fit: this fold's predictions stay missing
         med = np.nanmedian(X[tr], 0); Xf = np.where(np.isnan(X), med, X)
         mu, sd = Xf[tr].mean(0), Xf[tr].std(0); sd[sd == 0] = 1
         Z = (Xf - mu) / sd
         pred_c[te] = Ridge(alpha=alpha).fit(Z[tr], y[tr]).predict(Z[te])
         taus = np.array([stats.kendalltau(Z[tr, j], y[tr]).statistic for j in range(Z.shape[1])])
+        if np.isnan(taus).all(): continue                  # constant target in the training folds
         j = int(np.nanargmax(np.abs(taus))); chosen.append(metrics[j])
         pred_s[te] = np.sign(taus[j]) * Z[te, j]
-    return {'target': target, 'group': group, 'n': len(y), 'tau_composite': float(stats.kendalltau(pred_c, y).statistic),
-            'tau_best_single': float(stats.kendalltau(pred_s, y).statistic), 'single_metrics_chosen': sorted(set(chosen))}
+    def tau(p):
+        ok = ~np.isnan(p)
+        return float(stats.kendalltau(p[ok], y[ok]).statistic) if ok.sum() > 2 else float('nan')
+    return {'target': target, 'group': group, 'n': len(y), 'n_scored': int((~np.isnan(pred_c)).sum()),
+            'tau_composite': tau(pred_c), 'tau_best_single': tau(pred_s), 'single_metrics_chosen': sorted(set(chosen))}
 
-# %% ../nbs/10_analysis.ipynb #fd152057
+# %% ../nbs/10_analysis.ipynb #95a9036a
+def verdict(tau: float, lo: float, hi: float, # statistic and its confidence interval
+            moderate: float = 0.3, # |tau| needed for "supported"
+           ) -> str:
+    "'supported', 'weak' or 'not supported' (see above); 'n/a' when tau is undefined."
+    if any(map(np.isnan, (tau, lo, hi))): return 'n/a'
+    if lo <= 0 <= hi: return 'not supported'
+    return 'supported' if abs(tau) >= moderate else 'weak'
+
+def claim_table(corr: pd.DataFrame, # output of `correlations`
+                metrics: list[str], # the claim's metrics (missing ones are ignored)
+                targets: list[str], # the claim's robustness columns (missing ones are ignored)
+                moderate: float = 0.3, # passed to `verdict`
+               ) -> pd.DataFrame:
+    "The claim's rows of `corr` with a `verdict` column."
+    c = corr[corr.metric.isin(metrics) & corr.target.isin(targets)].copy()
+    c['verdict'] = [verdict(t, l, h, moderate) for t, l, h in zip(c.tau, c.tau_lo, c.tau_hi)]
+    return c[['metric', 'target', 'n', 'tau', 'tau_lo', 'tau_hi', 'p_tau', 'verdict']].reset_index(drop=True)
+
+# %% ../nbs/10_analysis.ipynb #b8e2e835
+def study_answer(df: pd.DataFrame, # results table (with `add_study_columns`)
+                 corr: pd.DataFrame | None = None, # `correlations` output with rel_robustness targets (computed if None)
+                 score: str = 'rel_robustness', # robustness definition
+                 group: str = 'cfg.group', # grouped-CV unit
+                 moderate: float = 0.3, # |tau| a holistic metric must keep on every family
+                 n_boot: int = 1000, # bootstrap resamples when `corr` is computed here
+                ) -> dict:
+    "Worst-case ranking, per-family composite vs best single metric, and a one-sentence answer."
+    if corr is None: corr = correlations(df, targets=robustness_columns(df, scores=(score,)), n_boot=n_boot)
+    rank = worst_case_ranking(corr, score=score)
+    fams = [f for f in FAMILIES if f in rank.columns]
+    if not fams: raise ValueError(f'no OOD family has {score} columns in the table')
+    best, top = rank.index[0], rank.iloc[0]
+    d = df.copy(); cv = {}
+    for f in fams:
+        cols = [t for t in robustness_columns(d, scores=(score,)) if family_of(t, FAMILIES) == f]
+        d[f'fam.{f}'] = d[cols].mean(axis=1)
+        if group in d and d[group].nunique() >= 2: cv[f] = composite_cv(d, f'fam.{f}', metrics=metric_columns(df), group=group)
+    holds = bool(top['worst'] >= moderate)
+    missing = [f for f in FAMILIES if f not in fams]
+    parts = [f"{'Yes' if holds else 'No'}: across {len(df)} models, the metric with the best worst case, `{best}`, "
+             f"keeps |tau| = {top['worst']:.2f} with relative robustness on its weakest family ({top['worst_family']}, "
+             f"mean over families {top['mean']:.2f})"]
+    if cv:
+        comp = np.nanmean([v['tau_composite'] for v in cv.values()]); single = np.nanmean([v['tau_best_single'] for v in cv.values()])
+        parts.append(f"; a ridge composite of all metrics reaches held-out tau {comp:.2f} on average over families, "
+                     f"against {single:.2f} for the best single metric chosen in-fold")
+    if missing: parts.append(f" (families not measured: {', '.join(missing)})")
+    return {'best': best, 'worst_tau': float(top['worst']), 'worst_family': top['worst_family'], 'holds': holds,
+            'ranking': rank, 'cv': cv, 'families': fams, 'sentence': ''.join(parts) + '.'}
+
+# %% ../nbs/10_analysis.ipynb #1825f05b
 def heatmap(corr: pd.DataFrame, # output of `correlations`
             stat: str = 'tau', # column to show
             metrics=None, targets=None, # optional orderings/subsets

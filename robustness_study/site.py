@@ -23,10 +23,19 @@ def _frontmatter(nb: dict) -> dict:
         return {k: str(meta[k]) for k in ('title', 'description') if k in meta}
     return {}
 
+_DIRECTIVE = re.compile(r'^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$')
+
 def _drop_frontmatter(nb):
-    "A copy of a notebook node without its front-matter cell."
+    "A copy of a notebook node ready for nbconvert: no front-matter cell, Quarto's `echo: false` / `output: false` applied, directives removed."
     import copy
     nb = copy.deepcopy(nb); nb.cells = [c for c in nb.cells if not (c.cell_type == 'raw' and c.source.startswith('---'))]
+    for c in nb.cells:
+        if c.cell_type != 'code': continue
+        lines = c.source.splitlines()
+        opts = {m.group(1): m.group(2).lower() for m in map(_DIRECTIVE.match, lines) if m}
+        c.source = '\n'.join(l for l in lines if not _DIRECTIVE.match(l)).strip('\n')
+        if opts.get('echo') == 'false': c.metadata.setdefault('transient', {})['remove_source'] = True
+        if opts.get('output') == 'false': c.outputs = []
     return nb
 
 PAGE = """<!DOCTYPE html>
