@@ -48,6 +48,9 @@ nav.sidebar a {{ display: block; padding: .2rem 0; color: #1a4f8b; text-decorati
 nav.sidebar a.active {{ font-weight: bold; }}
 main {{ margin-left: 16rem; padding: 1rem 2rem; max-width: 60rem; }}
 header h1 {{ margin-bottom: .2rem; }} header p.description {{ color: #555; margin-top: 0; }}
+/* nbconvert's classic theme fixes the notebook width (1170 px): let pages follow the window instead */
+#notebook, #notebook-container, .container {{ width: auto !important; max-width: 100% !important; padding: 0 !important; box-shadow: none !important; }}
+div.output_subarea {{ max-width: 100%; overflow-x: auto; }} img {{ max-width: 100%; height: auto; }}
 </style>
 {head}
 </head><body>
@@ -93,7 +96,8 @@ def render_offline(nbs_path: str | os.PathLike | None = None, # notebook folder 
         body, _ = exp.from_notebook_node(_drop_frontmatter(nb))
         head = '\n'.join(re.findall(r'<style[^>]*>.*?</style>', body, flags=re.S))
         m = re.search(r'<body[^>]*>(.*)</body>', body, flags=re.S)
-        links = ''.join(f'<a href="{n}"{" class=active" if n == name else ""}>{html.escape(t)}</a>' for _, n, t, _, _ in pages)
+        links = ''.join(f'<a href="{n}"{" class=active" if n == name else ""}>{html.escape(t)}</a>' for _, n, t, _, _ in pages
+                        if n != 'index.html')   # the site name above the list already links the front page
         (tmp/name).write_text(PAGE.format(title=html.escape(title), site=html.escape(cfg.title), description=html.escape(desc),
                                           head=head, links=links, body=_rewrite_links(m.group(1) if m else body)))
     for f in nbs.iterdir():  # static files the notebooks reference (images, css)
