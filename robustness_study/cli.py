@@ -8,7 +8,7 @@ import argparse, os, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['UsageError', 'parser', 'cmd_train', 'cmd_run', 'cmd_status', 'cmd_docs', 'main', 'console']
+__all__ = ['UsageError', 'parser', 'cmd_train', 'cmd_run', 'cmd_status', 'cmd_docs', 'cmd_report', 'main', 'console']
 
 # %% ../nbs/12_cli.ipynb #fc5a92fd
 class UsageError(ValueError):
@@ -58,6 +58,11 @@ def parser() -> argparse.ArgumentParser:
     s = sub.add_parser('status', help='what is done and missing per model'); _add_common(s)
     d = sub.add_parser('docs', help='render the study site into _docs/ (Quarto if installed, else an offline renderer)')
     d.add_argument('--offline', action='store_true', help='use the offline renderer even if Quarto is installed')
+    rp = sub.add_parser('report', help='re-run the report notebooks on the committed results (saving their outputs), then render the site')
+    rp.add_argument('notebooks', nargs='*', metavar='NOTEBOOK', help='report notebooks to run (default: 20_study 21_average_case index)')
+    rp.add_argument('--no-docs', action='store_true', help='only run the notebooks, do not render the site')
+    rp.add_argument('--offline', action='store_true', help='use the offline renderer even if Quarto is installed')
+    rp.add_argument('--timeout', type=_positive_int, default=3600, help='seconds allowed per notebook cell (default 3600)')
     return ap
 
 # %% ../nbs/12_cli.ipynb #1d9c9feb
@@ -118,6 +123,12 @@ def cmd_docs(args):
     print(f'site written to {out}/index.html')
     return 0
 
+def cmd_report(args):
+    "Execute the report notebooks in place (they read `results/`), then render the site."
+    from robustness_study.site import run_reports, REPORTS
+    run_reports(args.notebooks or REPORTS, timeout=args.timeout, log=lambda s: print(s, flush=True))
+    return 0 if args.no_docs else cmd_docs(args)
+
 # %% ../nbs/12_cli.ipynb #61bd3db9
 def main(argv: list[str] | None = None, # arguments (default: sys.argv[1:])
         ) -> int:
@@ -128,11 +139,12 @@ def main(argv: list[str] | None = None, # arguments (default: sys.argv[1:])
     from robustness_study.data import DatasetUnavailable, DataError
     from robustness_study.training import CheckpointError
     from robustness_study.pipeline import RunLocked
+    from robustness_study.site import ReportError
     try:
         from robustness_study.models import PRESETS
         if hasattr(args, 'preset') and args.preset not in PRESETS: raise UsageError(f'unknown preset {args.preset!r}; choose from {list(PRESETS)}')
-        return {'train': cmd_train, 'run': cmd_run, 'status': cmd_status, 'docs': cmd_docs}[args.cmd](args)
-    except (UsageError, DatasetUnavailable, DataError, CheckpointError, RunLocked, ValueError) as e:
+        return {'train': cmd_train, 'run': cmd_run, 'status': cmd_status, 'docs': cmd_docs, 'report': cmd_report}[args.cmd](args)
+    except (UsageError, DatasetUnavailable, DataError, CheckpointError, RunLocked, ReportError, ValueError) as e:
         if os.environ.get('ROBUSTNESS_STUDY_DEBUG'): raise
         print(f'robustness-study: error: {e}', file=sys.stderr)
         return 2

@@ -8,7 +8,7 @@ import html, json, os, re, shutil
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['PAGE', 'page_name', 'render_offline', 'render_site']
+__all__ = ['PAGE', 'REPORTS', 'page_name', 'render_offline', 'render_site', 'ReportError', 'execute_notebook', 'run_reports']
 
 # %% ../nbs/13_site.ipynb #22fe58a2
 def _frontmatter(nb: dict) -> dict:
@@ -118,3 +118,53 @@ def render_site(offline: bool = False, # force the offline renderer even when Qu
         from nbdev.quarto import nbdev_docs
         nbdev_docs.__wrapped__(); return get_config().doc_path
     return render_offline()
+
+# %% ../nbs/13_site.ipynb #361fb42e
+REPORTS = ('20_study.ipynb', '21_average_case.ipynb', 'index.ipynb')  # notebooks computed from results/, run in this order
+
+class ReportError(RuntimeError):
+    "A report notebook could not be executed (the file is left unchanged)."
+
+def execute_notebook(path: str | os.PathLike, # notebook to run and save in place
+                     timeout: int = 3600, # seconds allowed per cell
+                     env: dict | None = None, # kernel environment (default: this process's, without IN_TEST)
+                     clean: bool = True, # strip metadata and execution counts as `nbdev_clean` does
+                    ) -> Path:
+    "Run a notebook top to bottom in a fresh kernel, from its own folder, and save it with its outputs (atomically)."
+    import nbformat
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    path = Path(path)
+    if not path.is_file(): raise ReportError(f'{path}: no such notebook')
+    nb = nbformat.read(path, as_version=4)
+    env = {k: v for k, v in os.environ.items() if k != 'IN_TEST'} if env is None else env
+    client = NotebookClient(nb, timeout=timeout, kernel_name='python3', resources={'metadata': {'path': str(path.parent.resolve())}})
+    try: client.execute(env=env)
+    except CellExecutionError as e:
+        last = [l for l in str(e).strip().splitlines() if l.strip()][-1]
+        raise ReportError(f'{path.name}: a cell failed ({last}); the notebook was not changed') from None
+    tmp = path.with_name(f'.{path.stem}.tmp.ipynb')
+    try:
+        nbformat.write(nb, tmp)
+        if clean:
+            from nbdev.clean import nbdev_clean
+            nbdev_clean(fname=str(tmp))
+        os.replace(tmp, path)
+    finally: tmp.unlink(missing_ok=True)
+    return path
+
+def run_reports(names=REPORTS, # report notebooks (file names in the notebook folder; `.ipynb` optional)
+                nbs_path: str | os.PathLike | None = None, # notebook folder (default: settings.ini `nbs_path`)
+                timeout: int = 3600, # seconds allowed per cell
+                log=print, # progress lines
+               ) -> list[Path]:
+    "Execute report notebooks in place, in order; every name is checked before anything runs."
+    import time
+    from nbdev.config import get_config
+    nbs = Path(nbs_path or get_config().nbs_path)
+    paths = [nbs/(n if str(n).endswith('.ipynb') else f'{n}.ipynb') for n in names]
+    if missing := [p.name for p in paths if not p.is_file()]:
+        raise ReportError(f'no such report notebook(s) in {nbs}: {", ".join(missing)} (the reports are {", ".join(REPORTS)})')
+    for p in paths:
+        t = time.time(); execute_notebook(p, timeout); log(f'{p.name}: executed and saved in {time.time() - t:.0f}s')
+    return paths
