@@ -149,19 +149,24 @@ def add_study_columns(df: pd.DataFrame, # results table
 def study_table(preset: str = 'paper', # results preset folder
                 results: str | None = None, # results root (default: `results/` of the project)
                ) -> tuple[pd.DataFrame, dict]:
-    "The results table of `preset` with `add_study_columns`, and `{'preset', 'models', 'zoo', 'complete', 'path', 'run'}`."
+    "The finished rows of `preset`'s results table with `add_study_columns`, and `{'preset', 'models', 'zoo', 'complete', 'in_flight', 'path', 'run'}`."
     import json
     from pathlib import Path
-    from robustness_study.pipeline import read_results
+    from robustness_study.pipeline import read_results, STAGE_ORDER, TIMING_PREFIX
     from robustness_study.models import zoo
     if results is None:
         from nbdev.config import get_config
         results = get_config().config_path/'results'
     path = Path(results)/preset/'results.csv'
-    df = add_study_columns(read_results(path))
+    df = read_results(path)
+    # a run that was stopped mid-model leaves that model's row with only its first stages: keep finished rows only
+    stage_cols = [c for c in (f'{TIMING_PREFIX}{s}' for s in STAGE_ORDER) if c in df]
+    done = df[stage_cols].notna().all(axis=1) if stage_cols else pd.Series(True, index=df.index)
+    in_flight = list(df.loc[~done, 'id'])
+    df = add_study_columns(df[done].reset_index(drop=True))
     n_zoo = len(zoo(preset)) if preset in ('paper', 'quick', 'smoke') else len(df)
     run = path.with_name('run.json')
-    return df, {'preset': preset, 'models': len(df), 'zoo': n_zoo, 'complete': len(df) >= n_zoo, 'path': str(path),
+    return df, {'preset': preset, 'models': len(df), 'zoo': n_zoo, 'complete': len(df) >= n_zoo, 'in_flight': in_flight, 'path': str(path),
                 'run': json.loads(run.read_text()) if run.exists() else {}}
 
 # %% ../nbs/10_analysis.ipynb #e0a6b07a
