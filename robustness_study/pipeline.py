@@ -20,8 +20,8 @@ __all__ = ['RUN_PRESETS', 'SELECTION_DEFAULTS', 'STAGE_ORDER', 'TIMING_PREFIX', 
            'ModelContext', 'ood_block', 'stage_train', 'stage_perf', 'stage_norms', 'stage_sharpness', 'stage_avgcase',
            'stage_cifar10_1', 'stage_cifar10c', 'attack_params', 'stage_attacks', 'stage_available', 'stage_key',
            'model_file', 'read_model_file', 'write_model_file', 'row_of', 'build_table', 'write_table', 'read_results',
-           'run_model', 'RunLocked', 'out_lock', 'select_stages', 'validate_settings', 'run_study', 'run_ray', 'status',
-           'main']
+           'run_model', 'RunLocked', 'out_lock', 'select_stages', 'validate_settings', 'RunLog', 'run_study', 'run_ray',
+           'status', 'main']
 
 # %% ../nbs/11_pipeline.ipynb #704e622f
 RUN_PRESETS = {
@@ -381,6 +381,23 @@ def validate_settings(settings: dict):
     if settings['n_c'] > settings['n_eval'] or settings['n_attack'] > settings['n_eval'] or settings['n_acr'] > settings['n_eval']:
         raise ValueError('n_c, n_attack and n_acr must not exceed n_eval (they are prefixes of the evaluation subset)')
 
+class RunLog:
+    "Wall time of every invocation on an output folder, kept in `<out>/runs.json` and updated after each model, so that resumed runs add up."
+    def __init__(self, out, **info):
+        self.path = Path(out)/'runs.json'
+        try: self.runs = json.loads(self.path.read_text()) if self.path.exists() else []
+        except ValueError as e: raise ValueError(f'{self.path} is damaged ({e}); delete it to start a new run log') from None
+        self.t0, self.done = time.time(), 0
+        self.entry = {'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), **info, 'wall_seconds': 0.0, 'models_done': 0}
+        self.runs.append(self.entry); self.save()
+    def tick(self, model_done: bool = True):
+        "Record the wall time so far (and one more finished model)."
+        self.done += model_done
+        self.entry.update(wall_seconds=round(time.time() - self.t0, 1), models_done=self.done); self.save()
+    def save(self): atomic_write_bytes(self.path, (json.dumps(self.runs, indent=1) + '\n').encode())
+    @property
+    def total(self) -> float: return round(sum(r['wall_seconds'] for r in self.runs), 1)
+
 def run_study(preset: str = 'quick', # zoo and evaluation preset
               out=None, # output folder (default results/<preset>)
               models: list[str] | None = None, # only these config ids
@@ -390,7 +407,7 @@ def run_study(preset: str = 'quick', # zoo and evaluation preset
               ckpt_dir=None, # checkpoint folder
               progress: bool = True, # progress bars
               backend: str = 'local', # 'local' or 'ray'
-              jobs: int = 1, # models in parallel (ray backend)
+              jobs: int = 1, # models in parallel (ray backend; one thread each on 2 cores)
               log=None, # line logger (default: print, flushed)
               **overrides, # evaluation settings overriding the preset's
              ):
@@ -415,22 +432,24 @@ def run_study(preset: str = 'quick', # zoo and evaluation preset
     t0 = time.time()
     with out_lock(out):
         run.eval_set  # load data first: a data problem fails before any model work
+        rlog = RunLog(out, backend=backend, jobs=jobs, threads_per_model=torch.get_num_threads() if backend == 'local' else max(1, (os.cpu_count() or 1) // jobs), models=len(cfgs), code_version=code_version())
         if backend == 'ray':
             from robustness_study.pipeline import run_ray
-            run_ray(run, cfgs, out, stages, jobs, ckpt_dir, log)
+            run_ray(run, cfgs, out, stages, jobs, ckpt_dir, log, on_done=rlog.tick)
         else:
             bar = run.bar(cfgs, desc='models') if progress else cfgs
             for i, cfg in enumerate(bar):
                 log(f'[{i + 1}/{len(cfgs)}] model {cfg["id"]} ({cfg["arch"]}, {cfg["optimizer"]}, lr={cfg["lr"]})')
                 run_model(run, cfg, out, stages, ckpt_dir, log)
-                write_table(out, zoo(preset))
-        df = write_table(out, zoo(preset))
+                write_table(out, zoo(preset)); rlog.tick()
+        df = write_table(out, zoo(preset)); rlog.tick(False)
         timing = {c[len(TIMING_PREFIX):]: round(float(df[c].sum()), 1) for c in df.columns if c.startswith(TIMING_PREFIX)} if len(df) else {}
         summary = {'preset': preset, 'seed': seed, 'models': len(df), 'stages': list(stages), 'skipped_stages': skipped,
                    'unavailable': run.unavailable, 'stage_seconds_total': timing, 'wall_seconds_this_run': round(time.time() - t0, 1),
+                   'wall_seconds_all_runs': rlog.total, 'runs': len(rlog.runs),
                    'code_version': code_version()}
         atomic_write_bytes(out/'run.json', json.dumps(summary, indent=1, sort_keys=True).encode())
-    log(f'\n{len(df)} models in {out/"results.csv"} ({len(df.columns)} columns); this run took {time.time() - t0:.0f}s')
+    log(f'\n{len(df)} models in {out/"results.csv"} ({len(df.columns)} columns); this run took {time.time() - t0:.0f}s, all {len(rlog.runs)} runs on this folder {rlog.total:.0f}s')
     if timing: log('time per stage, summed over models: ' + ', '.join(f'{k} {v:.0f}s' for k, v in timing.items()))
     for k, v in run.unavailable.items(): log(f'unavailable: {k}: {v}')
     return df
@@ -444,7 +463,7 @@ def _ray_task(preset, seed, root, settings, cfg, out, stages, ckpt_dir, rec, thr
         if rec: write_model_file(tmp, rec)
         return run_model(run, cfg, tmp, stages, ckpt_dir)
 
-def run_ray(run: RunContext, cfgs, out, stages, jobs, ckpt_dir, log):
+def run_ray(run: RunContext, cfgs, out, stages, jobs, ckpt_dir, log, on_done=None):
     "Evaluate models as Ray tasks (at most `jobs` at once); the driver writes every result."
     import ray
     if not ray.is_initialized():
@@ -462,6 +481,7 @@ def run_ray(run: RunContext, cfgs, out, stages, jobs, ckpt_dir, log):
         for ref in done:
             cfg = pending.pop(ref); rec = ray.get(ref)
             write_model_file(out, rec); write_table(out, zoo(run.preset))
+            if on_done: on_done()
             log(f'model {cfg["id"]} done (ray)')
 
 # %% ../nbs/11_pipeline.ipynb #edc0605f
