@@ -31,7 +31,7 @@ RUN_PRESETS = {
                   sharp_kw=dict(n_draws=2, n_examples=64, tol=0.5), n_margin=300),
     'quick': dict(n_eval=500, n_c=200, severities=(1, 2, 3, 4, 5), n_attack=100, square_queries=100, cw_steps=50,
                   deepfool_steps=50, n_acr=100, acr_kw={}, n_sharp=1000, sharp_kw=dict(n_draws=16, n_examples=512), n_margin=5000),
-    'paper': dict(n_eval=1000, n_c=1000, severities=(1, 2, 3, 4, 5), n_attack=200, square_queries=300, cw_steps=50,
+    'paper': dict(n_eval=1000, n_c=500, severities=(1, 2, 3, 4, 5), n_attack=200, square_queries=300, cw_steps=50,
                   deepfool_steps=50, n_acr=200, acr_kw={}, n_sharp=2000, sharp_kw={}, n_margin=10000),
 }
 # run-level selections, overridable from the CLI (None = everything the module offers)
