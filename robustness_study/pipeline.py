@@ -20,8 +20,8 @@ __all__ = ['RUN_PRESETS', 'SELECTION_DEFAULTS', 'STAGE_ORDER', 'TIMING_PREFIX', 
            'ModelContext', 'ood_block', 'stage_train', 'stage_perf', 'stage_norms', 'stage_sharpness', 'stage_avgcase',
            'stage_cifar10_1', 'stage_cifar10c', 'attack_params', 'stage_attacks', 'stage_available', 'stage_key',
            'model_file', 'read_model_file', 'write_model_file', 'row_of', 'build_table', 'write_table', 'read_results',
-           'run_model', 'RunLocked', 'out_lock', 'select_stages', 'validate_settings', 'RunLog', 'run_study', 'run_ray',
-           'status', 'main']
+           'run_model', 'RunLocked', 'out_lock', 'select_stages', 'validate_settings', 'RunLog', 'run_study',
+           'is_finished', 'run_ray', 'status', 'main']
 
 # %% ../nbs/11_pipeline.ipynb #704e622f
 RUN_PRESETS = {
@@ -455,6 +455,10 @@ def run_study(preset: str = 'quick', # zoo and evaluation preset
     return df
 
 # %% ../nbs/11_pipeline.ipynb #f5ae98b0
+def is_finished(run: RunContext, rec: dict | None, stages) -> bool:
+    "True when a model's record has every available stage of `stages` under its current key: nothing left to do."
+    return bool(rec) and all(rec['stages'].get(s, {}).get('key') == stage_key(s, run) for s in stages if not stage_available(s))
+
 def _ray_task(preset, seed, root, settings, cfg, out, stages, ckpt_dir, rec, threads):
     import tempfile
     torch.set_num_threads(threads)
@@ -471,7 +475,10 @@ def run_ray(run: RunContext, cfgs, out, stages, jobs, ckpt_dir, log, on_done=Non
                  include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     task = ray.remote(num_cpus=1)(_ray_task)
-    pending, todo = {}, list(cfgs)
+    pending = {}
+    todo = [c for c in cfgs if not is_finished(run, read_model_file(out, c['id']), stages)]   # finished models are not resubmitted
+    n_done = len(cfgs) - len(todo)
+    if n_done: log(f'{n_done} of {len(cfgs)} models already finished')
     while todo or pending:
         while todo and len(pending) < jobs:
             cfg = todo.pop(0)
@@ -482,7 +489,7 @@ def run_ray(run: RunContext, cfgs, out, stages, jobs, ckpt_dir, log, on_done=Non
             cfg = pending.pop(ref); rec = ray.get(ref)
             write_model_file(out, rec); write_table(out, zoo(run.preset))
             if on_done: on_done()
-            log(f'model {cfg["id"]} done (ray)')
+            n_done += 1; log(f'[{n_done}/{len(cfgs)}] model {cfg["id"]} done (ray)')
 
 # %% ../nbs/11_pipeline.ipynb #edc0605f
 def status(preset: str = 'quick', out=None, stages=None) -> list[dict]:
