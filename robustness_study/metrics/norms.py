@@ -83,11 +83,17 @@ def margin_gamma(model: nn.Module, # the trained classifier
                  x, # training images: float NCHW in [0, 1] or uint8 NHWC
                  y, # their labels
                  q: float = 10, # percentile of the margin distribution
+                 among: str = 'all', # 'all' training points (Jiang et al.) or only the 'correct'ly classified ones
                  batch_size: int = 500, # images per forward pass
                 ) -> float:
-    "The `q`-th percentile of the logit margins of `model` on `(x, y)` (Jiang et al.'s gamma; may be <= 0)."
+    "The `q`-th percentile of the logit margins of `model` on `(x, y)`: over all points (Jiang et al.'s gamma; may be <= 0) or over the correctly classified ones."
     if not 0 <= q <= 100: raise ValueError(f'q must be in [0, 100], got {q}')
-    return float(np.percentile(margins(predict_logits(model, x, batch_size), y), q))
+    if among not in ('all', 'correct'): raise ValueError(f"among must be 'all' or 'correct', got {among!r}")
+    mg = margins(predict_logits(model, x, batch_size), y)
+    if among == 'correct':
+        mg = mg[mg > 0]
+        if not len(mg): return 0.0   # nothing classified correctly: no positive margin (the margin measures become NaN)
+    return float(np.percentile(mg, q))
 
 # %% ../../nbs/06_norms.ipynb #4ecc1187
 @contextmanager
