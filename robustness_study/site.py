@@ -105,6 +105,8 @@ def render_offline(nbs_path: str | os.PathLike | None = None, # notebook folder 
     shutil.rmtree(out, ignore_errors=True); tmp.rename(out)
     if readme and (nbs/cfg.readme_nb).exists():
         nb = nbformat.read(cache/cfg.readme_nb, as_version=4); fm = _frontmatter(nb)
+        for c in nb.cells:  # README.md stands alone (no image files beside it): keep text outputs, leave figures to the site
+            if c.cell_type == 'code': c.outputs = [o for o in c.outputs if not any(k.startswith('image/') for k in o.get('data', {}))]
         md, _ = MarkdownExporter(exclude_input_prompt=True).from_notebook_node(_drop_frontmatter(nb))
         head = f"# {fm.get('title', cfg.title)}\n\n" + (f"> {fm['description']}\n\n" if fm.get('description') else '')
         (cfg.config_path/'README.md').write_text(head + md.strip() + '\n')
