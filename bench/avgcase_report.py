@@ -1,7 +1,7 @@
 """Tables for the average-case robustness report (nbs/21_average_case.ipynb): p_robust of one trained paper-zoo CNN.
 
 Picks the paper-zoo CustomCNN(depth=3, width=32) (0.55 M parameters) with the best test accuracy among the models
-listed in results/paper/training.csv whose checkpoint loads (or the model given with --model), evaluates it on a fixed
+in results/paper/results.csv (the paper run's table) whose checkpoint loads (or the model given with --model), evaluates it on a fixed
 class-balanced subset of CIFAR-10 test images (`balanced_indices(y_test, n, seed=0)`, the pipeline's evaluation
 subset) with the estimator that bench/results/avgcase.json found most accurate among those whose speed it measured,
 at sigma in {0.01, 0.02, 0.05, 0.1}, plus the softmax confidence, and writes (atomically)
@@ -39,15 +39,16 @@ def best_estimator(bench: dict) -> str:
     cands = [k for k in ESTIMATORS if k in timed and all(k in bench['accuracy'][s]['mae'] for s in bench['accuracy'])]
     return min(cands, key=lambda k: np.mean([bench['accuracy'][s]['mae'][k] for s in bench['accuracy']]))
 
-def pick_model(training_csv: Path) -> tuple[str, float]:
-    "Id and test accuracy of the most accurate trained paper-zoo CNN(3, 32) whose checkpoint loads."
+def pick_model(results_csv: Path) -> tuple[str, float]:
+    "Id and test accuracy of the most accurate trained paper-zoo CNN(3, 32) in the results table whose checkpoint loads."
     from robustness_study.training import load_trained, CheckpointError
-    t = pd.read_csv(training_csv, dtype={'id': str})
-    t = t[(t.arch == 'cnn') & (t.depth == 3) & (t.width == 32)].sort_values('test_acc', ascending=False)
-    for mid, acc in zip(t.id, t.test_acc):
+    if not results_csv.exists(): raise SystemExit(f'{results_csv} does not exist: run the paper preset first, or pass --model ID')
+    t = pd.read_csv(results_csv, dtype={'id': str})
+    t = t[(t['cfg.arch'] == 'cnn') & (t['cfg.depth'] == 3) & (t['cfg.width'] == 32)].sort_values('train.test_acc', ascending=False)
+    for mid, acc in zip(t.id, t['train.test_acc']):
         try: load_trained(mid); return mid, float(acc)
         except (CheckpointError, ValueError) as e: print(f'skipping {mid}: {e}', file=sys.stderr)
-    raise SystemExit(f'no trained CNN(depth=3, width=32) with a usable checkpoint in {training_csv}; pass --model ID')
+    raise SystemExit(f'no trained CNN(depth=3, width=32) with a usable checkpoint in {results_csv}; pass --model ID')
 
 def write_text(path: Path, text: str):
     from robustness_study.data import atomic_write_bytes
@@ -61,7 +62,7 @@ def main(argv=None):
     ap.add_argument('--sigmas', type=float, nargs='+', default=list(SIGMAS))
     ap.add_argument('--estimator', choices=list(ESTIMATORS), help='default: the best in bench/results/avgcase.json')
     ap.add_argument('--bench', default=str(ROOT/'bench/results/avgcase.json'))
-    ap.add_argument('--training-csv', default=str(ROOT/'results/paper/training.csv'))
+    ap.add_argument('--results', default=str(ROOT/'results/paper/results.csv'), help="the paper run's results table")
     ap.add_argument('--out', default=str(ROOT/'results/avgcase'))
     ap.add_argument('--n-boot', type=int, default=1000)
     ap.add_argument('--seed', type=int, default=0)
@@ -79,7 +80,7 @@ def main(argv=None):
     est = a.estimator or best_estimator(bench)
     method, kw = ESTIMATORS[est]
     if a.model: mid, acc, src = find_config(a.model)['id'], None, 'checkpoint metadata'
-    else: (mid, acc), src = pick_model(Path(a.training_csv)), 'results/paper/training.csv'
+    else: (mid, acc), src = pick_model(Path(a.results)), 'results/paper/results.csv'
     model, meta = load_trained(mid)
     cfg = meta['config']
     if acc is None: acc = meta.get('test_acc')

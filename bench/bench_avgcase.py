@@ -5,7 +5,10 @@ Jacobian floor, the batched MVN CDF against scipy, adaptive Monte Carlo against 
     ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_avgcase.py --quick    # smoke run
 
 Prints tables and writes bench/results/avgcase.json. One thread (torch.set_num_threads(1)); the Monte Carlo
-references are cached under cache_dir('bench') so reruns are cheap.
+references are cached under cache_dir('bench') in chunks of 50 points, so reruns are cheap and a killed run resumes.
+The 500-point accuracy table of issue 7 (hours of one core):
+
+    ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_avgcase.py --points 500 --sections accuracy
 """
 from __future__ import annotations
 import argparse, hashlib, json, math, os, platform, sys, time
@@ -122,15 +125,21 @@ def bench_linear(quick):
                 worst_point_mc_1m_abs_diff=abs(float(pt[i]) - p1m), goal_met=bool(d.max() <= 0.005))
 
 # ------------------------------------------------------------------------------------------------ accuracy
-def mc_reference(model, x, sigma, tol, cap, seed, tag):
-    key = hashlib.sha256(json.dumps([tag, sigma, tol, cap, seed, len(x), float(x.sum())]).encode()).hexdigest()[:12]
-    path = cache_dir('bench')/f'avgcase_mcref_{key}.npz'
-    if (hit := load_arrays(path)) is not None: return torch.from_numpy(hit['p']), torch.from_numpy(hit['n']), float(hit['t'])
-    t = time.perf_counter()
-    p, info = p_robust(model, x, sigma, 'mc', n_samples=cap, tol=tol, seed=seed, return_info=True)
-    t = time.perf_counter() - t
-    save_arrays(path, p=p.numpy(), n=info['n_samples'].numpy(), t=np.array(t))
-    return p, info['n_samples'], t
+def mc_reference(model, x, sigma, tol, cap, seed, tag, chunk=50):
+    """Adaptive Monte Carlo p_robust of every point of `x`, computed and cached in chunks of `chunk` points (chunk i uses
+    seed `seed * 10_000 + i`), so a long reference run killed at any moment resumes from the last finished chunk."""
+    ps, ns, ts = [], [], 0.
+    for i in range(0, len(x), chunk):
+        xc = x[i:i + chunk]
+        key = hashlib.sha256(json.dumps([tag, sigma, tol, cap, seed, i, len(xc), float(xc.sum())]).encode()).hexdigest()[:12]
+        path = cache_dir('bench')/f'avgcase_mcref_{key}.npz'
+        if (hit := load_arrays(path)) is None:
+            t = time.perf_counter()
+            p, info = p_robust(model, xc, sigma, 'mc', n_samples=cap, tol=tol, seed=seed * 10_000 + i, return_info=True)
+            save_arrays(path, p=p.numpy(), n=info['n_samples'].numpy(), t=np.array(time.perf_counter() - t))
+            hit = load_arrays(path)
+        ps.append(torch.from_numpy(hit['p'])); ns.append(torch.from_numpy(hit['n'])); ts += float(hit['t'])
+    return torch.cat(ps), torch.cat(ns), ts
 
 ESTIMATORS = {  # name: (p_robust method, kwargs, also report the multivariate-sigmoid variant)
     'taylor': ('taylor', {}),
@@ -311,8 +320,10 @@ def main():
     out['goals'] = goals
     out['machine']['load_avg_end'] = load(); out['machine']['total_seconds'] = time.perf_counter() - t0
     print(f'total {out["machine"]["total_seconds"] / 60:.1f} min; load average at end {load():.1f}')
+    from robustness_study.data import atomic_write_bytes
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(out, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)) + '\n')
+    atomic_write_bytes(a.out, (json.dumps(out, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)) + '\n').encode())
+    os.chmod(a.out, 0o644)
     print('wrote', a.out)
 
 if __name__ == '__main__':
