@@ -19,6 +19,8 @@ import argparse, io, json, os, sys, time
 from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the repo root, when the package is not installed
+sys.path.insert(0, str(ROOT/'bench'))
+from benchio import write_text
 import numpy as np, pandas as pd, torch
 
 SIGMAS = (0.01, 0.02, 0.05, 0.1)
@@ -49,11 +51,6 @@ def pick_model(results_csv: Path) -> tuple[str, float]:
         try: load_trained(mid); return mid, float(acc)
         except (CheckpointError, ValueError) as e: print(f'skipping {mid}: {e}', file=sys.stderr)
     raise SystemExit(f'no trained CNN(depth=3, width=32) with a usable checkpoint in {results_csv}; pass --model ID')
-
-def write_text(path: Path, text: str):
-    from robustness_study.data import atomic_write_bytes
-    atomic_write_bytes(path, text.encode())
-    os.chmod(path, 0o644)                      # the temporary file behind the atomic write is private
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split('\n')[0])

@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_deepfool import trained_cnn, to_t
 from robustness_study.attacks import ATTACKS, run_attack, attack_report
 from robustness_study.data import cifar10_subset
+from benchio import write_json
 
 def main():
     ap = argparse.ArgumentParser()
@@ -43,8 +44,8 @@ def main():
         run(name, **(dict(surrogate=surrogate) if name == 'transfer' else {}))
     for q in map(int, a.queries.split(',')): run('square', f'square-{q}', n_queries=q)
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(dict(model='CustomCNN(depth=3, width=32)', train_steps=a.train_steps, n_images=a.n, threads=a.threads,
-                                           load_avg_1min=os.getloadavg()[0], torch=torch.__version__, rows=rows), indent=1) + '\n')
+    write_json(a.out, dict(model='CustomCNN(depth=3, width=32)', train_steps=a.train_steps, n_images=a.n, threads=a.threads,
+                           load_avg_1min=os.getloadavg()[0], torch=torch.__version__, rows=rows))
     print('wrote', a.out)
 
 if __name__ == '__main__': main()

@@ -23,6 +23,7 @@ from robustness_study.avgcase import (p_robust, mvn_cdf, binom_ci, margins_and_g
 from robustness_study.data import cifar10_subset, cache_dir, save_arrays, load_arrays
 from avgcase_model import trained_cnn, CONFIG, _key
 import avgcase_baseline as base
+from benchio import write_json
 
 def load(): return os.getloadavg()[0]
 
@@ -136,8 +137,8 @@ def mc_reference(model, x, sigma, tol, cap, seed, tag, chunk=50):
         if (hit := load_arrays(path)) is None:
             t = time.perf_counter()
             p, info = p_robust(model, xc, sigma, 'mc', n_samples=cap, tol=tol, seed=seed * 10_000 + i, return_info=True)
-            save_arrays(path, p=p.numpy(), n=info['n_samples'].numpy(), t=np.array(time.perf_counter() - t))
-            hit = load_arrays(path)
+            hit = dict(p=p.numpy(), n=info['n_samples'].numpy(), t=np.array(time.perf_counter() - t))
+            save_arrays(path, **hit)
         ps.append(torch.from_numpy(hit['p'])); ns.append(torch.from_numpy(hit['n'])); ts += float(hit['t'])
     return torch.cat(ps), torch.cat(ns), ts
 
@@ -320,10 +321,7 @@ def main():
     out['goals'] = goals
     out['machine']['load_avg_end'] = load(); out['machine']['total_seconds'] = time.perf_counter() - t0
     print(f'total {out["machine"]["total_seconds"] / 60:.1f} min; load average at end {load():.1f}')
-    from robustness_study.data import atomic_write_bytes
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_bytes(a.out, (json.dumps(out, indent=1, default=lambda o: o.item() if hasattr(o, 'item') else str(o)) + '\n').encode())
-    os.chmod(a.out, 0o644)
+    write_json(a.out, out)
     print('wrote', a.out)
 
 if __name__ == '__main__':

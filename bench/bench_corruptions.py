@@ -20,6 +20,7 @@ import scipy, skimage
 import torch
 from robustness_study.data import cifar10_subset
 from robustness_study.corruptions import CORRUPTIONS, PARAMS, corrupt, frost_images, _blur
+from benchio import write_json
 
 BUDGET_S = 180.0
 
@@ -88,7 +89,7 @@ def main():
                         'skimage': skimage.__version__, 'cv2': cv2.__version__},
            'machine': platform.machine(), 'command': 'python bench/bench_corruptions.py ' + f'--n {a.n} --baseline-n {a.baseline_n}'}
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(res, indent=1) + '\n')
+    write_json(a.out, res)
     print(f'load average (1 min) before/after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs')
     print(f'wrote {a.out}')
 

@@ -17,6 +17,7 @@ import torchattacks
 from robustness_study.attacks import deepfool, run_attack, attack_report
 from robustness_study.data import cifar10_subset, cache_dir
 from robustness_study.models import CustomCNN, n_params
+from benchio import write_json
 
 def to_t(x): return torch.from_numpy(x).permute(0, 3, 1, 2).float().div(255)
 
@@ -93,7 +94,7 @@ def main():
                report_ties_as_fooled={k: rnd(v) for k, v in tol.items()}, report_batch1={k: rnd(v) for k, v in rep1.items()},
                eval_noise_points={k: round(100 * v, 3) for k, v in noise.items()})
     Path(a.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(a.out).write_text(json.dumps(res, indent=1) + '\n')
+    write_json(a.out, res)
     print('wrote', a.out)
 
 if __name__ == '__main__': main()

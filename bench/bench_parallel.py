@@ -16,6 +16,7 @@ the cores. Zoo totals weight each architecture by its count in the paper zoo (12
 """
 import argparse, json, os, platform, subprocess, sys, time
 from pathlib import Path
+from benchio import write_json
 
 ARCHS = {'cnn2x16': 12, 'cnn2x32': 12, 'cnn3x16': 12, 'cnn3x32': 12, 'vgg': 6}   # architecture: models in the paper zoo
 
@@ -63,7 +64,7 @@ def main():
     res = dict(cores=os.cpu_count(), load_avg_1min=round(os.getloadavg()[0], 2), steps=a.steps, batch_size=128, machine=platform.processor() or platform.machine(),
                rows={k: {kk: round(v, 2) for kk, v in r.items()} for k, r in rows.items()}, zoo_epoch_seconds_seq_2t=round(zoo_seq), zoo_epoch_seconds_par_2x1t=round(zoo_par),
                zoo_speedup=round(zoo_seq / zoo_par, 3))
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True); Path(a.out).write_text(json.dumps(res, indent=1) + '\n')
+    write_json(a.out, res)
     print('wrote', a.out)
 
 if __name__ == '__main__': main()

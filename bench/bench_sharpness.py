@@ -20,6 +20,7 @@ from torch import nn
 from robustness_study.data import cifar10_subset, cache_dir, to_float
 from robustness_study.models import CustomCNN, VGGStyle, n_params
 from robustness_study.metrics.sharpness import pac_bayes_measures
+from benchio import write_json
 
 MODELS = {
     'cnn-d3-w16': lambda: CustomCNN(depth=3, width=16),
@@ -124,7 +125,7 @@ def main():
     out = dict(bench='sharpness', torch=torch.__version__, machine=platform.machine(), cpu_count=os.cpu_count(),
                threads=args.threads, seeds=args.seeds, n_train=N_TRAIN, epochs=EPOCHS, paper_style=PAPER_STYLE, rows=rows)
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.out).write_text(json.dumps(out, indent=1))
+    write_json(args.out, out)
     print('wrote', args.out)
 
 if __name__ == '__main__': main()

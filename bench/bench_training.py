@@ -15,6 +15,7 @@ from torch import nn
 from robustness_study.data import cifar10_subset, cifar_dls, to_float
 from robustness_study.models import CustomCNN, zoo
 from robustness_study.training import make_learner, set_seed
+from benchio import write_json
 
 
 def plain_epoch(model, x, y, bs, lr):
@@ -58,7 +59,7 @@ def main():
     print(f"{'model':32s} {'plain img/s':>12s} {'fastai img/s':>13s} {'fastai/plain':>13s}")
     for r in rows: print(f"{r['model']:32s} {r['plain_img_s']:12.1f} {r['fastai_img_s']:13.1f} {r['ratio']:13.3f}")
     out = Path(__file__).parent/'results'/'training.json'; out.parent.mkdir(exist_ok=True)
-    out.write_text(json.dumps({'n_images': a.n, 'bs': a.bs, 'threads': a.threads, 'rounds': a.rounds, 'rows': rows}, indent=1))
+    write_json(out, {'n_images': a.n, 'bs': a.bs, 'threads': a.threads, 'rounds': a.rounds, 'rows': rows})
     print(f'wrote {out}')
 
 
