@@ -272,7 +272,8 @@ def study_answer(df: pd.DataFrame, # results table (with `add_study_columns`)
                  corr: pd.DataFrame | None = None, # `correlations` output with rel_robustness targets (computed if None)
                  score: str = 'rel_robustness', # robustness definition
                  group: str = 'cfg.group', # grouped-CV unit
-                 moderate: float = 0.3, # |tau| a holistic metric must keep on every family
+                 moderate: float = 0.3, # |tau| a holistic metric must keep on every family ("Only moderately")
+                 strong: float = 0.5, # |tau| on every family for a plain "Yes"
                  n_boot: int = 1000, # bootstrap resamples when `corr` is computed here
                 ) -> dict:
     "Worst-case ranking, per-family composite vs best single metric, and a one-sentence answer."
@@ -287,16 +288,18 @@ def study_answer(df: pd.DataFrame, # results table (with `add_study_columns`)
         d[f'fam.{f}'] = d[cols].mean(axis=1)
         if group in d and d[group].nunique() >= 2: cv[f] = composite_cv(d, f'fam.{f}', metrics=metric_columns(df), group=group)
     holds = bool(top['worst'] >= moderate)
+    grade = 'Yes' if top['worst'] >= strong else 'Only moderately' if holds else 'No'
     missing = [f for f in FAMILIES if f not in fams]
-    parts = [f"{'Yes' if holds else 'No'}: across {len(df)} models, the metric with the best worst case, `{best}`, "
+    parts = [f"{grade}: across {len(df)} models, the metric with the best worst case, `{best}`, "
              f"keeps |tau| = {top['worst']:.2f} with relative robustness on its weakest family ({top['worst_family']}, "
              f"mean over families {top['mean']:.2f})"]
     if cv:
         comp = np.nanmean([v['tau_composite'] for v in cv.values()]); single = np.nanmean([v['tau_best_single'] for v in cv.values()])
         parts.append(f"; a ridge composite of all metrics reaches held-out tau {comp:.2f} on average over families, "
-                     f"against {single:.2f} for the best single metric chosen in-fold")
+                     f"against {single:.2f} for the best single metric chosen in-fold"
+                     f"{', so combining metrics helps' if comp > single + 0.05 else ''}")
     if missing: parts.append(f" (families not measured: {', '.join(missing)})")
-    return {'best': best, 'worst_tau': float(top['worst']), 'worst_family': top['worst_family'], 'holds': holds,
+    return {'best': best, 'worst_tau': float(top['worst']), 'worst_family': top['worst_family'], 'holds': holds, 'grade': grade,
             'ranking': rank, 'cv': cv, 'families': fams, 'sentence': ''.join(parts) + '.'}
 
 # %% ../nbs/10_analysis.ipynb #1825f05b
