@@ -9,6 +9,10 @@ references are cached under cache_dir('bench') in chunks of 50 points, so reruns
 The 500-point accuracy table of issue 7 (hours of one core):
 
     ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_avgcase.py --points 500 --sections accuracy
+
+The Monte Carlo references are most of that; on 2 cores, fill them first in two processes (resumable), then run the line above:
+
+    for k in 0 1; do .venv/bin/python bench/bench_avgcase.py --points 500 --refs-only $k/2 > /tmp/refs$k.log & done
 """
 from __future__ import annotations
 import argparse, hashlib, json, math, os, platform, sys, time
@@ -126,11 +130,14 @@ def bench_linear(quick):
                 worst_point_mc_1m_abs_diff=abs(float(pt[i]) - p1m), goal_met=bool(d.max() <= 0.005))
 
 # ------------------------------------------------------------------------------------------------ accuracy
-def mc_reference(model, x, sigma, tol, cap, seed, tag, chunk=50):
+def mc_reference(model, x, sigma, tol, cap, seed, tag, chunk=50, shard=(0, 1), verbose=False):
     """Adaptive Monte Carlo p_robust of every point of `x`, computed and cached in chunks of `chunk` points (chunk i uses
-    seed `seed * 10_000 + i`), so a long reference run killed at any moment resumes from the last finished chunk."""
+    seed `seed * 10_000 + i`), so a long reference run killed at any moment resumes from the last finished chunk.
+    `shard=(k, n)` computes only the chunks whose number is k mod n (several processes filling one cache) and then
+    returns None; the default computes everything and returns (p, samples per point, seconds)."""
     ps, ns, ts = [], [], 0.
-    for i in range(0, len(x), chunk):
+    for j, i in enumerate(range(0, len(x), chunk)):
+        if j % shard[1] != shard[0]: continue
         xc = x[i:i + chunk]
         key = hashlib.sha256(json.dumps([tag, sigma, tol, cap, seed, i, len(xc), float(xc.sum())]).encode()).hexdigest()[:12]
         path = cache_dir('bench')/f'avgcase_mcref_{key}.npz'
@@ -139,8 +146,15 @@ def mc_reference(model, x, sigma, tol, cap, seed, tag, chunk=50):
             p, info = p_robust(model, xc, sigma, 'mc', n_samples=cap, tol=tol, seed=seed * 10_000 + i, return_info=True)
             hit = dict(p=p.numpy(), n=info['n_samples'].numpy(), t=np.array(time.perf_counter() - t))
             save_arrays(path, **hit)
+            if verbose: print(f'   sigma={sigma} tol={tol}: points {i}-{i + len(xc) - 1} in {float(hit["t"]):.0f} s', flush=True)
         ps.append(torch.from_numpy(hit['p'])); ns.append(torch.from_numpy(hit['n'])); ts += float(hit['t'])
+    if shard != (0, 1): return None
     return torch.cat(ps), torch.cat(ns), ts
+
+def fill_references(model, x, sigmas, tol_ref, tag, shard):
+    "Only compute and cache the Monte Carlo runs the accuracy table needs (its expensive part), shard k of n."
+    for s in sigmas:
+        for tol, seed in ((tol_ref, 1), (0.01, 2)): mc_reference(model, x, s, tol, 10_000, seed, tag, shard=shard, verbose=True)
 
 ESTIMATORS = {  # name: (p_robust method, kwargs, also report the multivariate-sigmoid variant)
     'taylor': ('taylor', {}),
@@ -278,6 +292,8 @@ def main():
     ap.add_argument('--out', default=str(HERE/'results'/'avgcase.json'))
     ap.add_argument('--sections', nargs='+', default=['mvn', 'linear', 'accuracy', 'speed'],
                     help='rerun only these sections; the others are read from --out')
+    ap.add_argument('--refs-only', metavar='K/N', help='only fill the Monte Carlo reference cache of the accuracy table '
+                    '(shard K of N, e.g. 0/2 and 1/2 in two processes) and write nothing else')
     a = ap.parse_args()
     if a.quick: a.points, a.sigmas, a.speed_points, a.repeat, a.tol_ref = 20, [0.02, 0.05], 16, 1, 0.02
     torch.set_num_threads(1)
@@ -288,6 +304,11 @@ def main():
     with torch.no_grad(): acc = float((model(x).argmax(1).numpy() == yt).mean())
     idx = np.concatenate([np.flatnonzero(yt == c)[:a.points // 10] for c in range(10)])
     xa = x[idx]
+    if a.refs_only:
+        k, n = map(int, a.refs_only.split('/'))
+        if not 0 <= k < n: raise SystemExit(f'--refs-only K/N needs 0 <= K < N, got {a.refs_only}')
+        fill_references(model, xa, a.sigmas, a.tol_ref, _key(CONFIG), (k, n))
+        print(f'shard {k}/{n} of the references filled in {time.perf_counter() - t0:.0f} s'); return
     print(f'model: CustomCNN(depth=3, width=32), {sum(p.numel() for p in model.parameters()):,} parameters, trained on '
           f'{CONFIG["n_train"]} CIFAR-10 images for {CONFIG["epochs"]} epochs; test accuracy {acc:.3f} (1000 images)')
     print(f'machine: {os.cpu_count()} cores shared with background jobs, torch threads 1, load average at start {load0:.1f}')
