@@ -11,7 +11,8 @@ plain loop's images/s.
 Each fastai epoch is a whole `fit_one_cycle(1)`, so its fixed cost per fit (callbacks' before/after_fit, the
 DataLoader's first batch, the empty validation pass) is spread over only n / bs batches: with the default
 n = 5000 (39 batches) it weighs about 6x more than in the paper zoo's 30,000-image epochs.
-`--n 30000 --out bench/results/training-30k.json` measures at the zoo's epoch size.
+`--n 30000 --out bench/results/training-30k.json` measures at the zoo's epoch size. The paper zoo trains with one
+thread per model, two models at a time: `--threads 1 --out bench/results/training-1thread.json` is its configuration.
 """
 import argparse, json, time, sys
 from pathlib import Path
