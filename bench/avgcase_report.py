@@ -15,7 +15,7 @@ Nothing is trained. Rerun (e.g. when a more accurate CNN(3, 32) has finished tra
     ROBUSTNESS_STUDY_DATA=/work/shared/data nice -n 19 .venv/bin/python bench/avgcase_report.py [--model ID] [--n 1000]
 """
 from __future__ import annotations
-import argparse, io, json, os, sys, time
+import argparse, io, json, sys, time
 from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the repo root, when the package is not installed

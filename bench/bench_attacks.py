@@ -7,7 +7,7 @@ class-balanced CIFAR-10 test images. Square is run with several query budgets to
     ROBUSTNESS_STUDY_DATA=../shared/data .venv/bin/python bench/bench_attacks.py [--threads 2] [--queries 100,300,1000,3000]
 Writes bench/results/attacks.json.
 """
-import argparse, json, os, sys, time
+import argparse, os, sys, time
 from pathlib import Path
 import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root, when the package is not installed
@@ -43,7 +43,6 @@ def main():
         if name == 'square': continue
         run(name, **(dict(surrogate=surrogate) if name == 'transfer' else {}))
     for q in map(int, a.queries.split(',')): run('square', f'square-{q}', n_queries=q)
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     write_json(a.out, dict(model='CustomCNN(depth=3, width=32)', train_steps=a.train_steps, n_images=a.n, threads=a.threads,
                            load_avg_1min=os.getloadavg()[0], torch=torch.__version__, rows=rows))
     print('wrote', a.out)

@@ -151,10 +151,14 @@ def mc_reference(model, x, sigma, tol, cap, seed, tag, chunk=50, shard=(0, 1), v
     if shard != (0, 1): return None
     return torch.cat(ps), torch.cat(ns), ts
 
+def mc_runs(tol_ref):
+    "The two Monte Carlo runs per sigma of the accuracy table as (tolerance, seed): the reference, and adaptive MC at 0.01."
+    return (tol_ref, 1), (0.01, 2)
+
 def fill_references(model, x, sigmas, tol_ref, tag, shard):
     "Only compute and cache the Monte Carlo runs the accuracy table needs (its expensive part), shard k of n."
     for s in sigmas:
-        for tol, seed in ((tol_ref, 1), (0.01, 2)): mc_reference(model, x, s, tol, 10_000, seed, tag, shard=shard, verbose=True)
+        for tol, seed in mc_runs(tol_ref): mc_reference(model, x, s, tol, 10_000, seed, tag, shard=shard, verbose=True)
 
 ESTIMATORS = {  # name: (p_robust method, kwargs, also report the multivariate-sigmoid variant)
     'taylor': ('taylor', {}),
@@ -172,7 +176,8 @@ def bench_accuracy(model, x, sigmas, tol_ref, quick, tag):
           f'or 10,000 samples) ==')
     res, evals = {}, {}
     for s in sigmas:
-        ref, n_ref, t_ref = mc_reference(model, x, s, tol_ref, 10_000, 1, tag)
+        (tol_r, seed_r), (tol_a, seed_a) = mc_runs(tol_ref)
+        ref, n_ref, t_ref = mc_reference(model, x, s, tol_r, 10_000, seed_r, tag)
         half = 1.96 * torch.sqrt(ref * (1 - ref) / n_ref)
         row = {'mc_ref_mean_evals': float(n_ref.float().mean()), 'mc_ref_seconds': t_ref, 'mean_p': float(ref.mean()),
                'frac_p_lt_0.9': float((ref < 0.9).double().mean()), 'mc_ref_mean_halfwidth_approx': float(half.mean())}
@@ -185,7 +190,7 @@ def bench_accuracy(model, x, sigmas, tol_ref, quick, tag):
             if meth == 'taylor': mae['taylor_mvs k=1.7'] = float((mv_sigmoid(info['z'], 1.7).float() - ref).abs().mean())
         mae['softmax'] = float((p_robust(model, x, None, 'softmax') - ref).abs().mean())
         # adaptive MC at half-width 0.01 vs fixed 10k; its error against the reference
-        pa, na, ta = mc_reference(model, x, s, 0.01, 10_000, 2, tag)
+        pa, na, ta = mc_reference(model, x, s, tol_a, 10_000, seed_a, tag)
         mae['mc adaptive tol=0.01'] = float((pa - ref).abs().mean())
         lo, hi = wilson(pa * na, na)
         evals[s] = dict(mean_evals=float(na.float().mean()), ratio_vs_10k=10_000 / float(na.float().mean()),

@@ -12,7 +12,7 @@ Usage: ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_corr
 Writes bench/results/corruptions.json.
 """
 from __future__ import annotations
-import argparse, json, os, platform, time
+import argparse, os, platform, time
 from pathlib import Path
 import cv2
 import numpy as np
@@ -88,7 +88,6 @@ def main():
            'versions': {'python': platform.python_version(), 'numpy': np.__version__, 'scipy': scipy.__version__,
                         'skimage': skimage.__version__, 'cv2': cv2.__version__},
            'machine': platform.machine(), 'command': 'python bench/bench_corruptions.py ' + f'--n {a.n} --baseline-n {a.baseline_n}'}
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     write_json(a.out, res)
     print(f'load average (1 min) before/after: {load_before[0]:.2f} / {os.getloadavg()[0]:.2f} on {os.cpu_count()} CPUs')
     print(f'wrote {a.out}')

@@ -9,7 +9,7 @@ to the top-3 candidate classes; PGD-10 for scale.
     ROBUSTNESS_STUDY_DATA=../shared/data .venv/bin/python bench/bench_deepfool.py [--threads 2] [--n 256]
 Writes bench/results/deepfool.json.
 """
-import argparse, json, os, platform, sys, time
+import argparse, os, platform, sys, time
 from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root, when the package is not installed
 import torch, torch.nn.functional as F
@@ -93,7 +93,6 @@ def main():
                mean_steps=round(nsteps.float().mean().item(), 3), report={k: rnd(v) for k, v in rep.items()},
                report_ties_as_fooled={k: rnd(v) for k, v in tol.items()}, report_batch1={k: rnd(v) for k, v in rep1.items()},
                eval_noise_points={k: round(100 * v, 3) for k, v in noise.items()})
-    Path(a.out).parent.mkdir(parents=True, exist_ok=True)
     write_json(a.out, res)
     print('wrote', a.out)
 

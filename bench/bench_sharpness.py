@@ -12,7 +12,7 @@ Usage:  ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_sha
 Writes bench/results/sharpness.json.
 """
 from __future__ import annotations
-import argparse, json, os, platform, time
+import argparse, os, platform, time
 from pathlib import Path
 import numpy as np
 import torch
@@ -124,7 +124,6 @@ def main():
           'bisection steps x 10 draws x 30k examples at the measured throughput; load = 1-min load average (2 cores, shared)')
     out = dict(bench='sharpness', torch=torch.__version__, machine=platform.machine(), cpu_count=os.cpu_count(),
                threads=args.threads, seeds=args.seeds, n_train=N_TRAIN, epochs=EPOCHS, paper_style=PAPER_STYLE, rows=rows)
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     write_json(args.out, out)
     print('wrote', args.out)
 

@@ -14,7 +14,7 @@ n = 5000 (39 batches) it weighs about 6x more than in the paper zoo's 30,000-ima
 `--n 30000 --out bench/results/training-30k.json` measures at the zoo's epoch size. The paper zoo trains with one
 thread per model, two models at a time: `--threads 1 --out bench/results/training-1thread.json` is its configuration.
 """
-import argparse, json, time, sys
+import argparse, time, sys
 from pathlib import Path
 import numpy as np, torch
 from torch import nn
