@@ -21,7 +21,7 @@ __all__ = ['RUN_PRESETS', 'SELECTION_DEFAULTS', 'STAGE_ORDER', 'TIMING_PREFIX', 
            'stage_cifar10_1', 'stage_cifar10c', 'attack_params', 'stage_attacks', 'stage_available', 'stage_key',
            'model_file', 'read_model_file', 'write_model_file', 'row_of', 'build_table', 'write_table', 'read_results',
            'run_model', 'RunLocked', 'out_lock', 'select_stages', 'validate_settings', 'RunLog', 'run_study',
-           'is_finished', 'run_ray', 'status', 'main']
+           'is_finished', 'forward_macs', 'schedule', 'run_ray', 'status', 'main']
 
 # %% ../nbs/11_pipeline.ipynb #704e622f
 RUN_PRESETS = {
@@ -387,13 +387,21 @@ class RunLog:
         self.path = Path(out)/'runs.json'
         try: self.runs = json.loads(self.path.read_text()) if self.path.exists() else []
         except ValueError as e: raise ValueError(f'{self.path} is damaged ({e}); delete it to start a new run log') from None
-        self.t0, self.done = time.time(), 0
-        self.entry = {'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), **info, 'wall_seconds': 0.0, 'models_done': 0}
+        self.t0, self.done, self.busy = time.time(), 0, 0.0
+        self.entry = {'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), **info, 'wall_seconds': 0.0, 'models_done': 0, 'busy_seconds': 0.0}
         self.runs.append(self.entry); self.save()
-    def tick(self, model_done: bool = True):
-        "Record the wall time so far (and one more finished model)."
-        self.done += model_done
-        self.entry.update(wall_seconds=round(time.time() - self.t0, 1), models_done=self.done); self.save()
+    def tick(self, model_done: bool = True, # one more model finished
+             busy: float = 0.0, # seconds that model's worker spent in `run_model` (stages and model loading)
+            ):
+        "Record the wall time so far, one more finished model and its worker's busy time."
+        self.done += model_done; self.busy += busy
+        self.entry.update(wall_seconds=round(time.time() - self.t0, 1), models_done=self.done, busy_seconds=round(self.busy, 1))
+        self.save()
+    @property
+    def utilization(self) -> float | None:
+        "Busy worker-seconds over available worker-seconds (wall x jobs) of this invocation; the rest is start-up, the tail and idle slots."
+        w = self.entry['wall_seconds'] * self.entry.get('jobs', 1)
+        return self.busy / w if w > 0 else None
     def save(self): atomic_write_bytes(self.path, (json.dumps(self.runs, indent=1) + '\n').encode())
     @property
     def total(self) -> float: return round(sum(r['wall_seconds'] for r in self.runs), 1)
@@ -440,17 +448,21 @@ def run_study(preset: str = 'quick', # zoo and evaluation preset
             bar = run.bar(cfgs, desc='models') if progress else cfgs
             for i, cfg in enumerate(bar):
                 log(f'[{i + 1}/{len(cfgs)}] model {cfg["id"]} ({cfg["arch"]}, {cfg["optimizer"]}, lr={cfg["lr"]})')
-                run_model(run, cfg, out, stages, ckpt_dir, log)
-                write_table(out, zoo(preset)); rlog.tick()
+                tm = time.time(); run_model(run, cfg, out, stages, ckpt_dir, log)
+                write_table(out, zoo(preset)); rlog.tick(busy=time.time() - tm)
         df = write_table(out, zoo(preset)); rlog.tick(False)
         timing = {c[len(TIMING_PREFIX):]: round(float(df[c].sum()), 1) for c in df.columns if c.startswith(TIMING_PREFIX)} if len(df) else {}
         summary = {'preset': preset, 'seed': seed, 'models': len(df), 'stages': list(stages), 'skipped_stages': skipped,
                    'unavailable': run.unavailable, 'stage_seconds_total': timing, 'wall_seconds_this_run': round(time.time() - t0, 1),
-                   'wall_seconds_all_runs': rlog.total, 'runs': len(rlog.runs),
+                   'wall_seconds_all_runs': rlog.total, 'runs': len(rlog.runs), 'busy_seconds_this_run': rlog.entry['busy_seconds'],
+                   'utilization_this_run': rlog.utilization,
                    'code_version': code_version()}
         atomic_write_bytes(out/'run.json', json.dumps(summary, indent=1, sort_keys=True).encode())
     log(f'\n{len(df)} models in {out/"results.csv"} ({len(df.columns)} columns); this run took {time.time() - t0:.0f}s, all {len(rlog.runs)} runs on this folder {rlog.total:.0f}s')
     if timing: log('time per stage, summed over models: ' + ', '.join(f'{k} {v:.0f}s' for k, v in timing.items()))
+    if rlog.utilization is not None and rlog.done:
+        log(f'workers busy {rlog.busy:.0f}s of {rlog.entry["wall_seconds"]:.0f}s x {jobs} job(s) = {rlog.utilization:.0%} '
+            '(the rest: start-up, data loading, writing results, idle slots at the end)')
     for k, v in run.unavailable.items(): log(f'unavailable: {k}: {v}')
     return df
 
@@ -459,13 +471,33 @@ def is_finished(run: RunContext, rec: dict | None, stages) -> bool:
     "True when a model's record has every available stage of `stages` under its current key: nothing left to do."
     return bool(rec) and all(rec['stages'].get(s, {}).get('key') == stage_key(s, run) for s in stages if not stage_available(s))
 
+def forward_macs(cfg: dict) -> int:
+    "Multiply-accumulates of one forward pass of a config's network on one 32x32 image (convolutions and linear layers)."
+    from robustness_study.models import model_from_config
+    m, macs = model_from_config(cfg).eval(), []
+    def hook(mod, inp, out):
+        k = mod.weight[0].numel()   # in_channels/groups x kernel area, or in_features
+        macs.append(out[0].numel() * k)
+    hs = [mod.register_forward_hook(hook) for mod in m.modules() if isinstance(mod, (torch.nn.Conv2d, torch.nn.Linear))]
+    with torch.no_grad(): m(torch.zeros(1, 3, 32, 32))
+    for h in hs: h.remove()
+    return int(sum(macs))
+
+def schedule(cfgs: list[dict]) -> list[dict]:
+    """The order to start models in when several run at once: largest expected cost first (longest-processing-time
+    list scheduling), so the run does not end with one big model running while the other slots idle. Every stage's cost
+    grows with the network's forward cost, and training (most of it) also with epochs x training images."""
+    cost = lambda c: forward_macs(c) * (3 * c.get('epochs', 1) * c.get('n_train', 1) + 100_000)  # ~100k evaluation forwards
+    return sorted(cfgs, key=cost, reverse=True)   # stable: equal costs keep zoo order
+
 def _ray_task(preset, seed, root, settings, cfg, out, stages, ckpt_dir, rec, threads):
     import tempfile
     torch.set_num_threads(threads)
     run = RunContext(preset, seed, root, False, **{k: v for k, v in settings.items() if k not in RUN_PRESETS[preset] or RUN_PRESETS[preset][k] != v})
     with tempfile.TemporaryDirectory() as tmp:  # the task works on a private copy; the driver writes the real file
         if rec: write_model_file(tmp, rec)
-        return run_model(run, cfg, tmp, stages, ckpt_dir)
+        t = time.time(); rec = run_model(run, cfg, tmp, stages, ckpt_dir)
+        return rec, time.time() - t
 
 def run_ray(run: RunContext, cfgs, out, stages, jobs, ckpt_dir, log, on_done=None):
     "Evaluate models as Ray tasks (at most `jobs` at once); the driver writes every result."
@@ -476,7 +508,7 @@ def run_ray(run: RunContext, cfgs, out, stages, jobs, ckpt_dir, log, on_done=Non
     threads = max(1, (os.cpu_count() or 1) // jobs)
     task = ray.remote(num_cpus=1)(_ray_task)
     pending = {}
-    todo = [c for c in cfgs if not is_finished(run, read_model_file(out, c['id']), stages)]   # finished models are not resubmitted
+    todo = schedule([c for c in cfgs if not is_finished(run, read_model_file(out, c['id']), stages)])   # finished models are not resubmitted
     n_done = len(cfgs) - len(todo)
     if n_done: log(f'{n_done} of {len(cfgs)} models already finished')
     while todo or pending:
@@ -486,9 +518,9 @@ def run_ray(run: RunContext, cfgs, out, stages, jobs, ckpt_dir, log, on_done=Non
             pending[ref] = cfg
         done, _ = ray.wait(list(pending), num_returns=1)
         for ref in done:
-            cfg = pending.pop(ref); rec = ray.get(ref)
+            cfg = pending.pop(ref); rec, busy = ray.get(ref)
             write_model_file(out, rec); write_table(out, zoo(run.preset))
-            if on_done: on_done()
+            if on_done: on_done(busy=busy)
             n_done += 1; log(f'[{n_done}/{len(cfgs)}] model {cfg["id"]} done (ray)')
 
 # %% ../nbs/11_pipeline.ipynb #edc0605f

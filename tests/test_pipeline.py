@@ -114,3 +114,8 @@ def test_ray_backend_matches_local(reference, env, tmp_path):
     # two Ray tasks share the 2 cores with one torch thread each, while the local run uses two threads per model:
     # float reductions then differ in the last digits, so values are compared to 1e-6 absolute / 1e-4 relative
     pd.testing.assert_frame_equal(a[keep], b[keep], atol=1e-6, rtol=1e-4)
+    # the run log counts the workers' busy time: positive, and at most the wall time of its two slots
+    run = json.loads((tmp_path/'ray'/'runs.json').read_text())[-1]
+    assert run['models_done'] == 2 and run['jobs'] == 2
+    assert 0 < run['busy_seconds'] <= 2 * run['wall_seconds'] + 1
+    assert 'workers busy' in r.stdout
