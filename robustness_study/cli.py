@@ -8,7 +8,8 @@ import argparse, os, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['UsageError', 'parser', 'cmd_train', 'cmd_run', 'cmd_status', 'cmd_docs', 'cmd_report', 'main', 'console']
+__all__ = ['UsageError', 'parser', 'cmd_train', 'cmd_run', 'cmd_status', 'cmd_docs', 'cmd_report', 'cmd_compare', 'main',
+           'console']
 
 # %% ../nbs/12_cli.ipynb #fc5a92fd
 class UsageError(ValueError):
@@ -24,6 +25,12 @@ def _positive_float(s):
     try: v = float(s)
     except ValueError: raise argparse.ArgumentTypeError(f'expected a number, got {s!r}') from None
     if not v > 0 or v != v or v == float('inf'): raise argparse.ArgumentTypeError(f'must be positive, got {s}')
+    return v
+
+def _tolerance(s):
+    try: v = float(s)
+    except ValueError: raise argparse.ArgumentTypeError(f'expected a number, got {s!r}') from None
+    if not v >= 0 or v == float('inf'): raise argparse.ArgumentTypeError(f'must be a finite number >= 0, got {s}')
     return v
 
 def _add_common(p):
@@ -63,6 +70,10 @@ def parser() -> argparse.ArgumentParser:
     rp.add_argument('--no-docs', action='store_true', help='only run the notebooks, do not render the site')
     rp.add_argument('--offline', action='store_true', help='use the offline renderer even if Quarto is installed')
     rp.add_argument('--timeout', type=_positive_int, default=3600, help='seconds allowed per notebook cell (default 3600)')
+    c = sub.add_parser('compare', help='compare two results tables, timing columns apart (exit status 1 if they differ)')
+    c.add_argument('a', help='a results.csv or the folder holding it'); c.add_argument('b', help='the other table')
+    c.add_argument('--atol', type=_tolerance, default=0.0, help='absolute tolerance for numbers (default 0: exact)')
+    c.add_argument('--rtol', type=_tolerance, default=0.0, help='relative tolerance for numbers (default 0)')
     return ap
 
 # %% ../nbs/12_cli.ipynb #1d9c9feb
@@ -129,6 +140,21 @@ def cmd_report(args):
     run_reports(args.notebooks or REPORTS, timeout=args.timeout, log=lambda s: print(s, flush=True))
     return 0 if args.no_docs else cmd_docs(args)
 
+def cmd_compare(args):
+    "Compare two results tables (`robustness_study.pipeline.compare_tables`); 0 if identical, 1 if not."
+    from robustness_study.pipeline import compare_tables
+    try: r = compare_tables(args.a, args.b, atol=args.atol, rtol=args.rtol)
+    except FileNotFoundError as e: raise UsageError(str(e)) from None
+    print(f"{r['models_compared']} models x {r['columns_compared']} columns compared (timing and code-version columns left out)")
+    for k in ('only_in_a', 'only_in_b', 'columns_only_in_a', 'columns_only_in_b'):
+        if r[k]: print(f"{k.replace('_', ' ')} ({len(r[k])}): {', '.join(map(str, r[k][:10]))}{' ...' if len(r[k]) > 10 else ''}")
+    for c, d in list(r['differ'].items())[:20]:
+        print(f"differs: {c}: {d['models']} model(s)" + (f", max |a - b| {d['max_abs_diff']:.3g}" if d['max_abs_diff'] is not None else ''))
+    if len(r['differ']) > 20: print(f"... and {len(r['differ']) - 20} more columns differ")
+    print('identical' if r['identical'] else f"the tables differ ({len(r['differ'])} column(s))")
+    return 0 if r['identical'] else 1
+
+
 # %% ../nbs/12_cli.ipynb #61bd3db9
 def main(argv: list[str] | None = None, # arguments (default: sys.argv[1:])
         ) -> int:
@@ -143,7 +169,8 @@ def main(argv: list[str] | None = None, # arguments (default: sys.argv[1:])
     try:
         from robustness_study.models import PRESETS
         if hasattr(args, 'preset') and args.preset not in PRESETS: raise UsageError(f'unknown preset {args.preset!r}; choose from {list(PRESETS)}')
-        return {'train': cmd_train, 'run': cmd_run, 'status': cmd_status, 'docs': cmd_docs, 'report': cmd_report}[args.cmd](args)
+        return {'train': cmd_train, 'run': cmd_run, 'status': cmd_status, 'docs': cmd_docs, 'report': cmd_report,
+                'compare': cmd_compare}[args.cmd](args)
     except (UsageError, DatasetUnavailable, DataError, CheckpointError, RunLocked, ReportError, ValueError) as e:
         if os.environ.get('ROBUSTNESS_STUDY_DEBUG'): raise
         print(f'robustness-study: error: {e}', file=sys.stderr)

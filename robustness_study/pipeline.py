@@ -21,7 +21,7 @@ __all__ = ['RUN_PRESETS', 'SELECTION_DEFAULTS', 'STAGE_ORDER', 'TIMING_PREFIX', 
            'stage_cifar10_1', 'stage_cifar10c', 'attack_params', 'stage_attacks', 'stage_available', 'stage_key',
            'model_file', 'read_model_file', 'write_model_file', 'row_of', 'build_table', 'write_table', 'read_results',
            'run_model', 'RunLocked', 'out_lock', 'select_stages', 'validate_settings', 'RunLog', 'run_study',
-           'is_finished', 'forward_macs', 'schedule', 'run_ray', 'status', 'main']
+           'is_finished', 'forward_macs', 'schedule', 'run_ray', 'status', 'main', 'compare_tables']
 
 # %% ../nbs/11_pipeline.ipynb #704e622f
 RUN_PRESETS = {
@@ -548,3 +548,38 @@ def main(args) -> int:
     run_study(args.preset, out=args.out, models=cfg_ids, stages=args.stages, seed=args.seed, root=args.data_dir,
               progress=not args.quiet, backend=args.backend, jobs=args.jobs, **over)
     return 0
+
+# %% ../nbs/11_pipeline.ipynb #05447a0c
+def compare_tables(a, # a results table: DataFrame, results.csv, or the folder holding it
+                   b, # the other table
+                   atol: float = 0.0, # absolute tolerance for numeric columns
+                   rtol: float = 0.0, # relative tolerance (of |b|) for numeric columns
+                  ) -> dict:
+    "Where two results tables differ, timing and code-version columns apart; `identical` is True when nowhere."
+    import pandas as pd
+    def load(t):
+        if isinstance(t, pd.DataFrame): return t
+        t = Path(t); return read_results(t/'results.csv' if t.is_dir() else t)
+    a, b = load(a), load(b)
+    for t in (a, b):
+        if 'id' not in t.columns: raise ValueError('not a results table (no id column)')
+        if t['id'].duplicated().any(): raise ValueError(f"duplicate model ids {sorted(set(t['id'][t['id'].duplicated()]))[:3]}")
+    skip = lambda c: c.startswith(TIMING_PREFIX) or c in ('id', 'code_version')
+    ca, cb = [c for c in a.columns if not skip(c)], [c for c in b.columns if not skip(c)]
+    ids = [i for i in a['id'] if i in set(b['id'])]
+    A, B = a.set_index('id').loc[ids], b.set_index('id').loc[ids]
+    differ = {}
+    for c in [c for c in ca if c in set(cb)]:
+        x, y = A[c], B[c]
+        if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y):
+            x, y = x.to_numpy(float), y.to_numpy(float)
+            bad = ~((np.isnan(x) & np.isnan(y)) | (np.abs(x - y) <= atol + rtol * np.abs(y)))
+            if bad.any(): differ[c] = {'models': int(bad.sum()), 'max_abs_diff': float(np.nanmax(np.abs(x - y)[bad])) if np.isfinite(x[bad] - y[bad]).any() else math.inf}
+        else:
+            bad = ~((x.isna() & y.isna()) | (x.astype(str) == y.astype(str)))
+            if bad.any(): differ[c] = {'models': int(bad.sum()), 'max_abs_diff': None}
+    res = {'models_compared': len(ids), 'columns_compared': len([c for c in ca if c in set(cb)]),
+           'only_in_a': sorted(set(a['id']) - set(b['id'])), 'only_in_b': sorted(set(b['id']) - set(a['id'])),
+           'columns_only_in_a': sorted(set(ca) - set(cb)), 'columns_only_in_b': sorted(set(cb) - set(ca)), 'differ': differ}
+    res['identical'] = not (differ or res['only_in_a'] or res['only_in_b'] or res['columns_only_in_a'] or res['columns_only_in_b'])
+    return res
