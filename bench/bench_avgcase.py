@@ -10,6 +10,8 @@ The 500-point accuracy table of issue 7 (hours of one core):
 
     ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_avgcase.py --points 500 --sections accuracy
 
+After editing the goals, `--regrade` re-grades the stored JSON without any model work.
+
 The Monte Carlo references are most of that; on 2 cores, fill them first in two processes (resumable), then run the line above:
 
     for k in 0 1; do .venv/bin/python bench/bench_avgcase.py --points 500 --refs-only $k/2 > /tmp/refs$k.log & done
@@ -208,6 +210,27 @@ def bench_accuracy(model, x, sigmas, tol_ref, quick, tag):
     print(f'   over all sigmas: {tot:.0f} evaluations/point on average = {10_000 / tot:.1f}x fewer than fixed 10k (goal >= 5x)')
     return res, evals
 
+def grade(out, sigmas):
+    "The issue-7 goals, met or not, from a benchmark record (fresh or read back from the JSON)."
+    acc_, sp = out['accuracy'], out['speed']['ratios']
+    mean_mae = lambda nm: float(np.mean([acc_[s]['mae'][nm] for s in sigmas]))
+    ev = float(np.mean([out['adaptive_mc'][s]['mean_evals'] for s in sigmas]))
+    return {
+        'linear: taylor == MC 100k within 0.005': out['linear']['goal_met'],
+        'taylor within 1.3x of its floor': sp['taylor / its floor'] <= 1.3,
+        'mmse N=10 within 1.3x of its floor': sp['mmse N=10 / its floor'] <= 1.3,
+        'MVN CDF >= 20x faster than scipy (paper settings) at equal achieved accuracy, dim 9, CNN cases': out['mvn_cdf']['dim9_cnn']['speedup_equal_accuracy'] >= 20,
+        'MVN CDF >= 20x faster than scipy at an equal error target (max <= 1e-4), dim 9, CNN cases': out['mvn_cdf']['dim9_cnn']['speedup_max_err_1e4'] >= 20,
+        'MVN CDF within 1e-3 of scipy in dim 99': out['mvn_cdf']['dim99']['max_abs_diff_vs_scipy'] <= 1e-3,
+        'variance-reduced mmse (antithetic N=4) reaches the N=10 error (mean MAE over sigmas)': mean_mae('mmse antithetic N=4') <= mean_mae('mmse N=10'),
+        'variance-reduced mmse (quasi-random Sobol N=4) reaches the N=10 error (mean MAE over sigmas)': mean_mae('mmse sobol N=4') <= mean_mae('mmse N=10'),
+        'variance-reduced mmse-vr (N=2+16fwd, <= half the cost) reaches the N=10 error': mean_mae('mmse-vr N=2+16fwd') <= mean_mae('mmse N=10') and sp['mmse-vr 2+16 / mmse N=10 (cost)'] <= 0.5,
+        'variance-reduced mmse-vr (N=2+32fwd, <= half the cost) reaches the N=10 error': mean_mae('mmse-vr N=2+32fwd') <= mean_mae('mmse N=10') and sp['mmse-vr 2+32 / mmse N=10 (cost)'] <= 0.5,
+        'adaptive MC >= 5x fewer evaluations than fixed 10k (mean over sigmas)': 10_000 / ev >= 5,
+    }
+
+def print_goals(goals): print('\n== Goals =='); [print(f'   [{"x" if v else " "}] {k}') for k, v in goals.items()]
+
 # ------------------------------------------------------------------------------------------------ speed
 def floor_vjp(model, x, n=1, sigma=0.05, batch_size=256, batched=False, gen=None):
     "The Jacobian floor: one forward + C-1 batched VJPs per point and noise sample (sum-over-batch trick)."
@@ -297,9 +320,16 @@ def main():
     ap.add_argument('--out', default=str(HERE/'results'/'avgcase.json'))
     ap.add_argument('--sections', nargs='+', default=['mvn', 'linear', 'accuracy', 'speed'],
                     help='rerun only these sections; the others are read from --out')
+    ap.add_argument('--regrade', action='store_true', help='recompute only the goals from --out (no model work) and rewrite it')
     ap.add_argument('--refs-only', metavar='K/N', help='only fill the Monte Carlo reference cache of the accuracy table '
                     '(shard K of N, e.g. 0/2 and 1/2 in two processes) and write nothing else')
     a = ap.parse_args()
+    if a.regrade:
+        if not Path(a.out).exists(): raise SystemExit(f'--regrade needs an existing {a.out}')
+        out = json.loads(Path(a.out).read_text())
+        for k in ('accuracy', 'adaptive_mc'): out[k] = {float(s): v for s, v in out[k].items()}
+        out['goals'] = grade(out, out['args']['sigmas']); print_goals(out['goals'])
+        write_json(a.out, out); print('wrote', a.out); return
     if a.quick: a.points, a.sigmas, a.speed_points, a.repeat, a.tol_ref = 20, [0.02, 0.05], 16, 1, 0.02
     torch.set_num_threads(1)
     t0, load0 = time.perf_counter(), load()
@@ -328,22 +358,8 @@ def main():
     else: out['accuracy'], out['adaptive_mc'] = fix(old['accuracy']), fix(old['adaptive_mc'])
     out['speed'] = bench_speed(model, x[:a.speed_points], a.quick, a.repeat) if 'speed' in a.sections else old['speed']
     out['sections_rerun'] = a.sections
-    acc_ = out['accuracy']; sp = out['speed']['ratios']
-    mean_mae = lambda nm: float(np.mean([acc_[s]['mae'][nm] for s in a.sigmas]))
-    ev = float(np.mean([out['adaptive_mc'][s]['mean_evals'] for s in a.sigmas]))
-    goals = {
-        'linear: taylor == MC 100k within 0.005': out['linear']['goal_met'],
-        'taylor within 1.3x of its floor': sp['taylor / its floor'] <= 1.3,
-        'mmse N=10 within 1.3x of its floor': sp['mmse N=10 / its floor'] <= 1.3,
-        'MVN CDF >= 20x faster than scipy (paper settings) at equal achieved accuracy, dim 9, CNN cases': out['mvn_cdf']['dim9_cnn']['speedup_equal_accuracy'] >= 20,
-        'MVN CDF >= 20x faster than scipy at an equal error target (max <= 1e-4), dim 9, CNN cases': out['mvn_cdf']['dim9_cnn']['speedup_max_err_1e4'] >= 20,
-        'MVN CDF within 1e-3 of scipy in dim 99': out['mvn_cdf']['dim99']['max_abs_diff_vs_scipy'] <= 1e-3,
-        'variance-reduced mmse (antithetic N=4) reaches the N=10 error (mean MAE over sigmas)': mean_mae('mmse antithetic N=4') <= mean_mae('mmse N=10'),
-        'variance-reduced mmse-vr (N=2+16fwd, <= half the cost) reaches the N=10 error': mean_mae('mmse-vr N=2+16fwd') <= mean_mae('mmse N=10') and sp['mmse-vr 2+16 / mmse N=10 (cost)'] <= 0.5,
-        'variance-reduced mmse-vr (N=2+32fwd, <= half the cost) reaches the N=10 error': mean_mae('mmse-vr N=2+32fwd') <= mean_mae('mmse N=10') and sp['mmse-vr 2+32 / mmse N=10 (cost)'] <= 0.5,
-        'adaptive MC >= 5x fewer evaluations than fixed 10k (mean over sigmas)': 10_000 / ev >= 5,
-    }
-    print('\n== Goals =='); [print(f'   [{"x" if v else " "}] {k}') for k, v in goals.items()]
+    goals = grade(out, a.sigmas)
+    print_goals(goals)
     out['goals'] = goals
     out['machine']['load_avg_end'] = load(); out['machine']['total_seconds'] = time.perf_counter() - t0
     print(f'total {out["machine"]["total_seconds"] / 60:.1f} min; load average at end {load():.1f}')
