@@ -229,7 +229,11 @@ def grade(out, sigmas):
         'adaptive MC >= 5x fewer evaluations than fixed 10k (mean over sigmas)': 10_000 / ev >= 5,
     }
 
-def print_goals(goals): print('\n== Goals =='); [print(f'   [{"x" if v else " "}] {k}') for k, v in goals.items()]
+def print_goals(goals):
+    print('\n== Goals ==')
+    for k, v in goals.items(): print(f'   [{"x" if v else " "}] {k}')
+
+def fix(d): "JSON keys back to float sigmas."; return {float(k): v for k, v in d.items()}
 
 # ------------------------------------------------------------------------------------------------ speed
 def floor_vjp(model, x, n=1, sigma=0.05, batch_size=256, batched=False, gen=None):
@@ -327,7 +331,7 @@ def main():
     if a.regrade:
         if not Path(a.out).exists(): raise SystemExit(f'--regrade needs an existing {a.out}')
         out = json.loads(Path(a.out).read_text())
-        for k in ('accuracy', 'adaptive_mc'): out[k] = {float(s): v for s, v in out[k].items()}
+        for k in ('accuracy', 'adaptive_mc'): out[k] = fix(out[k])
         out['goals'] = grade(out, out['args']['sigmas']); print_goals(out['goals'])
         write_json(a.out, out); print('wrote', a.out); return
     if a.quick: a.points, a.sigmas, a.speed_points, a.repeat, a.tol_ref = 20, [0.02, 0.05], 16, 1, 0.02
@@ -351,7 +355,6 @@ def main():
                machine=dict(cpu_count=os.cpu_count(), torch_threads=1, load_avg_start=load0, python=platform.python_version(),
                             torch=torch.__version__), args=vars(a))
     old = json.loads(Path(a.out).read_text()) if Path(a.out).exists() and len(a.sections) < 4 else {}
-    fix = lambda d: {float(k): v for k, v in d.items()}
     out['mvn_cdf'] = bench_mvn(model, x, a.quick) if 'mvn' in a.sections else old['mvn_cdf']
     out['linear'] = bench_linear(a.quick) if 'linear' in a.sections else old['linear']
     if 'accuracy' in a.sections: out['accuracy'], out['adaptive_mc'] = bench_accuracy(model, xa, a.sigmas, a.tol_ref, a.quick, _key(CONFIG))

@@ -21,17 +21,15 @@ def _positive_int(s):
     if v <= 0: raise argparse.ArgumentTypeError(f'must be positive, got {v}')
     return v
 
-def _positive_float(s):
+def _finite_float(s, zero_ok=False):
     try: v = float(s)
     except ValueError: raise argparse.ArgumentTypeError(f'expected a number, got {s!r}') from None
-    if not v > 0 or v != v or v == float('inf'): raise argparse.ArgumentTypeError(f'must be positive, got {s}')
+    if not (v >= 0 if zero_ok else v > 0) or v == float('inf'):
+        raise argparse.ArgumentTypeError(f'must be a finite number >= 0, got {s}' if zero_ok else f'must be positive, got {s}')
     return v
 
-def _tolerance(s):
-    try: v = float(s)
-    except ValueError: raise argparse.ArgumentTypeError(f'expected a number, got {s!r}') from None
-    if not v >= 0 or v == float('inf'): raise argparse.ArgumentTypeError(f'must be a finite number >= 0, got {s}')
-    return v
+def _positive_float(s): return _finite_float(s)
+def _tolerance(s): return _finite_float(s, zero_ok=True)
 
 def _add_common(p):
     p.add_argument('--preset', default='quick', help='zoo and budget preset: smoke, quick or paper (default: quick)')

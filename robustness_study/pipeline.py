@@ -566,20 +566,22 @@ def compare_tables(a, # a results table: DataFrame, results.csv, or the folder h
         if t['id'].duplicated().any(): raise ValueError(f"duplicate model ids {sorted(set(t['id'][t['id'].duplicated()]))[:3]}")
     skip = lambda c: c.startswith(TIMING_PREFIX) or c in ('id', 'code_version')
     ca, cb = [c for c in a.columns if not skip(c)], [c for c in b.columns if not skip(c)]
-    ids = [i for i in a['id'] if i in set(b['id'])]
+    ids_b, cols_b = set(b['id']), set(cb)
+    ids, common = [i for i in a['id'] if i in ids_b], [c for c in ca if c in cols_b]
     A, B = a.set_index('id').loc[ids], b.set_index('id').loc[ids]
     differ = {}
-    for c in [c for c in ca if c in set(cb)]:
+    for c in common:
         x, y = A[c], B[c]
         if pd.api.types.is_numeric_dtype(x) and pd.api.types.is_numeric_dtype(y):
             x, y = x.to_numpy(float), y.to_numpy(float)
-            bad = ~((np.isnan(x) & np.isnan(y)) | (np.abs(x - y) <= atol + rtol * np.abs(y)))
-            if bad.any(): differ[c] = {'models': int(bad.sum()), 'max_abs_diff': float(np.nanmax(np.abs(x - y)[bad])) if np.isfinite(x[bad] - y[bad]).any() else math.inf}
+            with np.errstate(invalid='ignore'): d = np.abs(x - y)   # inf - inf is nan: equal infinities match via x == y
+            bad = ~((np.isnan(x) & np.isnan(y)) | (x == y) | (d <= atol + rtol * np.abs(y)))
+            if bad.any(): differ[c] = {'models': int(bad.sum()), 'max_abs_diff': float(np.nanmax(d[bad])) if np.isfinite(d[bad]).any() else math.inf}
         else:
             bad = ~((x.isna() & y.isna()) | (x.astype(str) == y.astype(str)))
             if bad.any(): differ[c] = {'models': int(bad.sum()), 'max_abs_diff': None}
-    res = {'models_compared': len(ids), 'columns_compared': len([c for c in ca if c in set(cb)]),
-           'only_in_a': sorted(set(a['id']) - set(b['id'])), 'only_in_b': sorted(set(b['id']) - set(a['id'])),
-           'columns_only_in_a': sorted(set(ca) - set(cb)), 'columns_only_in_b': sorted(set(cb) - set(ca)), 'differ': differ}
+    res = {'models_compared': len(ids), 'columns_compared': len(common),
+           'only_in_a': sorted(set(a['id']) - ids_b), 'only_in_b': sorted(ids_b - set(a['id'])),
+           'columns_only_in_a': sorted(set(ca) - cols_b), 'columns_only_in_b': sorted(cols_b - set(ca)), 'differ': differ}
     res['identical'] = not (differ or res['only_in_a'] or res['only_in_b'] or res['columns_only_in_a'] or res['columns_only_in_b'])
     return res
