@@ -12,7 +12,7 @@ import torch
 from .data import (load_cifar10, load_cifar10_1, balanced_indices, data_root, to_float,
                                    atomic_write_bytes, DatasetUnavailable)
 from .models import zoo, PRESETS
-from .training import train_model, load_trained, train_data, CheckpointError
+from .training import train_model, load_trained, train_data, is_trained, CheckpointError
 from .robustness import robustness_scores, acc_nll, ROB_KEYS
 
 # %% auto #0
@@ -20,8 +20,9 @@ __all__ = ['RUN_PRESETS', 'SELECTION_DEFAULTS', 'STAGE_ORDER', 'TIMING_PREFIX', 
            'ModelContext', 'ood_block', 'stage_train', 'stage_perf', 'stage_norms', 'stage_sharpness', 'stage_avgcase',
            'stage_cifar10_1', 'stage_cifar10c', 'attack_params', 'stage_attacks', 'stage_available', 'stage_key',
            'model_file', 'read_model_file', 'write_model_file', 'row_of', 'build_table', 'write_table', 'read_results',
-           'run_model', 'RunLocked', 'out_lock', 'select_stages', 'validate_settings', 'RunLog', 'run_study',
-           'is_finished', 'forward_macs', 'schedule', 'run_ray', 'status', 'main', 'compare_tables']
+           'run_model', 'RunLocked', 'out_lock', 'select_stages', 'validate_settings', 'RunLog', 'host_speed',
+           'run_study', 'is_finished', 'forward_macs', 'schedule', 'needs_surrogate', 'surrogate_first', 'run_ray',
+           'status', 'main', 'compare_tables']
 
 # %% ../nbs/11_pipeline.ipynb #704e622f
 RUN_PRESETS = {
@@ -406,6 +407,23 @@ class RunLog:
     @property
     def total(self) -> float: return round(sum(r['wall_seconds'] for r in self.runs), 1)
 
+def host_speed(steps: int = 6, # timed training steps (after two warm-up steps)
+              ) -> float:
+    """Milliseconds per training step of CNN(3, 32) on one thread (batch 128, channels-last): a yardstick of the machine,
+    stored with each invocation in `runs.json`, because the same kind of machine can differ in speed from one day to the next."""
+    from robustness_study.models import CustomCNN
+    n0 = torch.get_num_threads(); torch.set_num_threads(1)
+    try:
+        g = torch.Generator().manual_seed(0)
+        m = CustomCNN(3, 32).to(memory_format=torch.channels_last); opt = torch.optim.SGD(m.parameters(), 0.01)
+        x = torch.rand(128, 3, 32, 32, generator=g).contiguous(memory_format=torch.channels_last); y = torch.randint(0, 10, (128,), generator=g)
+        def step(): opt.zero_grad(); torch.nn.functional.cross_entropy(m(x), y).backward(); opt.step()
+        for _ in range(2): step()
+        t = time.perf_counter()
+        for _ in range(steps): step()
+        return round((time.perf_counter() - t) / steps * 1e3, 1)
+    finally: torch.set_num_threads(n0)
+
 def run_study(preset: str = 'quick', # zoo and evaluation preset
               out=None, # output folder (default results/<preset>)
               models: list[str] | None = None, # only these config ids
@@ -440,7 +458,8 @@ def run_study(preset: str = 'quick', # zoo and evaluation preset
     t0 = time.time()
     with out_lock(out):
         run.eval_set  # load data first: a data problem fails before any model work
-        rlog = RunLog(out, backend=backend, jobs=jobs, threads_per_model=torch.get_num_threads() if backend == 'local' else max(1, (os.cpu_count() or 1) // jobs), models=len(cfgs), code_version=code_version())
+        rlog = RunLog(out, backend=backend, jobs=jobs, threads_per_model=torch.get_num_threads() if backend == 'local' else max(1, (os.cpu_count() or 1) // jobs), models=len(cfgs), code_version=code_version(),
+                      **({'host_ms_per_step': host_speed()} if preset != 'smoke' else {}))
         if backend == 'ray':
             from robustness_study.pipeline import run_ray
             run_ray(run, cfgs, out, stages, jobs, ckpt_dir, log, on_done=rlog.tick)
@@ -499,6 +518,25 @@ def _ray_task(preset, seed, root, settings, cfg, out, stages, ckpt_dir, rec, thr
         t = time.time(); rec = run_model(run, cfg, tmp, stages, ckpt_dir)
         return rec, time.time() - t
 
+def needs_surrogate(run: RunContext, stages) -> bool:
+    "True when the run's attack stage includes the transfer attack, whose adversarial images come from the surrogate `zoo(preset)[0]`."
+    from robustness_study.attacks import ATTACKS
+    return 'attacks' in stages and not stage_available('attacks') and 'transfer' in (run.settings['attacks'] or ATTACKS)
+
+def surrogate_first(run: RunContext, todo: list[dict], stages, ckpt_dir=None) -> tuple[list[dict], bool]:
+    """Order `todo` so the transfer surrogate is trained before the other models' attack stages need it: `(todo, train_it)`.
+    If the surrogate is to be run, it moves to the front (its own train stage trains it); if it is finished but its checkpoint is
+    gone (resuming on another machine), `train_it` asks the caller to train it in a slot of its own first."""
+    sur = zoo(run.preset)[0]
+    if not todo or not needs_surrogate(run, stages) or is_trained(sur, ckpt_dir): return todo, False
+    ids = [c['id'] for c in todo]
+    if sur['id'] in ids: i = ids.index(sur['id']); return [todo[i]] + todo[:i] + todo[i + 1:], False
+    return todo, True
+
+def _ray_train(root, cfg, ckpt_dir, threads):
+    torch.set_num_threads(threads)   # the threads a task has: the checkpoint is the one a task would train
+    train_model(cfg, root=root, ckpt_dir=ckpt_dir, progress=False)
+
 def run_ray(run: RunContext, cfgs, out, stages, jobs, ckpt_dir, log, on_done=None):
     "Evaluate models as Ray tasks (at most `jobs` at once); the driver writes every result."
     import ray
@@ -511,6 +549,11 @@ def run_ray(run: RunContext, cfgs, out, stages, jobs, ckpt_dir, log, on_done=Non
     todo = schedule([c for c in cfgs if not is_finished(run, read_model_file(out, c['id']), stages)])   # finished models are not resubmitted
     n_done = len(cfgs) - len(todo)
     if n_done: log(f'{n_done} of {len(cfgs)} models already finished')
+    # every task has its own RunContext: without this, the first tasks would all train the surrogate at once
+    todo, train_sur = surrogate_first(run, todo, stages, ckpt_dir)
+    if train_sur:
+        pending[ray.remote(num_cpus=1)(_ray_train).remote(str(run.root), zoo(run.preset)[0], ckpt_dir, threads)] = None
+        log(f'training the transfer surrogate {zoo(run.preset)[0]["id"]} first (its checkpoint is missing)')
     while todo or pending:
         while todo and len(pending) < jobs:
             cfg = todo.pop(0)
@@ -518,7 +561,9 @@ def run_ray(run: RunContext, cfgs, out, stages, jobs, ckpt_dir, log, on_done=Non
             pending[ref] = cfg
         done, _ = ray.wait(list(pending), num_returns=1)
         for ref in done:
-            cfg = pending.pop(ref); rec, busy = ray.get(ref)
+            cfg = pending.pop(ref)
+            if cfg is None: ray.get(ref); continue    # the surrogate's training task
+            rec, busy = ray.get(ref)
             write_model_file(out, rec); write_table(out, zoo(run.preset))
             if on_done: on_done(busy=busy)
             n_done += 1; log(f'[{n_done}/{len(cfgs)}] model {cfg["id"]} done (ray)')

@@ -101,7 +101,7 @@ def save_checkpoint(model: nn.Module, # trained model
 def load_checkpoint(cfg_or_id: dict | str, # config dict or id (prefix) of a zoo member
                     ckpt_dir=None, # checkpoint folder
                    ) -> tuple[nn.Module, dict]:
-    "Verified `(model in eval mode, metadata)`; metadata's `init_state_dict` holds the initial weights."
+    "Verified `(model in eval mode and channels-last format, metadata)`; metadata's `init_state_dict` holds the initial weights."
     cfg = find_config(cfg_or_id) if isinstance(cfg_or_id, str) else cfg_or_id
     if cfg.get('id') != config_id(cfg): raise CheckpointError(f"config id {cfg.get('id')!r} does not match its content ({config_id(cfg)})")
     pt, js = checkpoint_paths(cfg['id'], ckpt_dir)
@@ -116,7 +116,7 @@ def load_checkpoint(cfg_or_id: dict | str, # config dict or id (prefix) of a zoo
     model = model_from_config(cfg)
     try: model.load_state_dict(d['state_dict'])
     except RuntimeError as e: raise CheckpointError(f'{pt}: weights do not fit the architecture of its config ({str(e).splitlines()[0]})') from None
-    model.eval()
+    model.to(memory_format=torch.channels_last).eval()   # fast CPU convolutions for every caller (see the training loop)
     with torch.no_grad(): n_out = model(torch.zeros(1, 3, 32, 32)).shape
     if tuple(n_out) != (1, 10): raise CheckpointError(f'{pt}: model returns logits of shape {tuple(n_out)}, expected (1, 10)')
     return model, {**meta, 'init_state_dict': d['init_state_dict']}
@@ -128,7 +128,8 @@ def load_trained(cfg_or_id: dict | str, # config dict or id (prefix)
     "A trained zoo member: `(model, meta)` or, with `init_model=True`, `(model, meta, initial model)`."
     model, meta = load_checkpoint(cfg_or_id, ckpt_dir)
     if not init_model: return model, meta
-    init = model_from_config(meta['config']); init.load_state_dict(meta['init_state_dict']); init.eval()
+    init = model_from_config(meta['config']); init.load_state_dict(meta['init_state_dict'])
+    init.to(memory_format=torch.channels_last).eval()
     return model, meta, init
 
 def is_trained(cfg: dict, ckpt_dir=None) -> bool:
@@ -138,11 +139,10 @@ def is_trained(cfg: dict, ckpt_dir=None) -> bool:
 
 # %% ../nbs/03_training.ipynb #d671bec1
 class ChannelsLast(Callback):
-    "Run the model and its inputs in channels-last memory format (faster CPU convolutions)."
+    "Run the model and its inputs in channels-last memory format (faster CPU convolutions); the model stays channels-last after fitting."
     order = 1
     def before_fit(self): self.learn.model.to(memory_format=torch.channels_last)
     def before_batch(self): self.learn.xb = tuple(x.contiguous(memory_format=torch.channels_last) for x in self.xb)
-    def after_fit(self): self.learn.model.to(memory_format=torch.contiguous_format)
 
 OPT_FUNCS = {'sgd': lambda params, lr: SGD(params, lr, mom=0.9), 'adam': Adam}
 
