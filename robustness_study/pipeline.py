@@ -245,12 +245,17 @@ def stage_available(name: str) -> str | None:
     except ImportError as e: return f'module robustness_study.{STAGES[name][1]} not available ({e})'
 
 def stage_key(name: str, run: RunContext) -> str:
-    "Hash of a stage's code, the run's settings and seed: a stored result is reused only if it matches."
+    """Hash of a stage's code (its function and its module's file), the run's settings and seed: a stored result is reused
+    only if it matches. The stages after `train` evaluate the trained model, so their keys include the `train` key, and that one
+    also hashes the architectures (`models.py`): a change to training, loading or the networks reruns everything downstream."""
     fn, mod = STAGES[name]
     src = inspect.getsource(fn)
-    try: src += Path(importlib.import_module(f'robustness_study.{mod}').__file__).read_text()
-    except ImportError: pass
-    body = json.dumps([name, src, run.settings, run.seed], sort_keys=True, default=str)
+    mods = [mod, 'models'] if name == 'train' else [mod]
+    for m in mods:
+        try: src += Path(importlib.import_module(f'robustness_study.{m}').__file__).read_text()
+        except ImportError: pass
+    parts = [name, src, run.settings, run.seed] + ([] if name == 'train' else [stage_key('train', run)])
+    body = json.dumps(parts, sort_keys=True, default=str)
     return hashlib.sha256(body.encode()).hexdigest()[:12]
 
 # %% ../nbs/11_pipeline.ipynb #519bad90
