@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_pipeline.ipynb #e13bc672
 from __future__ import annotations
-import fcntl, hashlib, importlib, inspect, json, math, os, sys, time
+import ctypes, fcntl, hashlib, importlib, inspect, json, math, os, platform, signal, sys, threading, time
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
@@ -20,9 +20,9 @@ __all__ = ['RUN_PRESETS', 'SELECTION_DEFAULTS', 'STAGE_ORDER', 'TIMING_PREFIX', 
            'ModelContext', 'ood_block', 'stage_train', 'stage_perf', 'stage_norms', 'stage_sharpness', 'stage_avgcase',
            'stage_cifar10_1', 'stage_cifar10c', 'attack_params', 'stage_attacks', 'stage_available', 'stage_key',
            'model_file', 'read_model_file', 'write_model_file', 'row_of', 'build_table', 'write_table', 'read_results',
-           'run_model', 'RunLocked', 'out_lock', 'select_stages', 'validate_settings', 'RunLog', 'host_speed',
-           'run_study', 'is_finished', 'forward_macs', 'schedule', 'needs_surrogate', 'surrogate_first', 'run_ray',
-           'status', 'main', 'compare_tables']
+           'run_model', 'RunLocked', 'out_lock', 'StopRequest', 'sigint_ignored', 'tune_malloc', 'select_stages',
+           'validate_settings', 'RunLog', 'host_speed', 'run_study', 'is_finished', 'forward_macs', 'schedule',
+           'needs_surrogate', 'surrogate_first', 'run_ray', 'status', 'main', 'compare_tables']
 
 # %% ../nbs/11_pipeline.ipynb #704e622f
 RUN_PRESETS = {
@@ -323,13 +323,21 @@ def read_results(path: str | os.PathLike, # results.csv
     return pd.read_csv(path)
 
 # %% ../nbs/11_pipeline.ipynb #a223641e
-def run_model(run: RunContext, cfg: dict, out, stages=STAGE_ORDER, ckpt_dir=None, log=None) -> dict:
+def run_model(run: RunContext, # the run's shared inputs
+              cfg: dict, # the model's config
+              out, # results folder (the model file is rewritten after each stage)
+              stages=STAGE_ORDER, # stages to run, in order
+              ckpt_dir=None, # checkpoint folder
+              log=None, # line logger
+              stop=None, # a `StopRequest` (below), checked before each stage: an interrupted run ends after the stage in flight
+             ) -> dict:
     "Run (or resume) the stages of one model; returns its record."
     log = log or (lambda s: None)
     rec = read_model_file(out, cfg['id']) or {'id': cfg['id'], 'cfg': cfg, 'stages': {}}
     rec.update(cfg=cfg, seed=run.seed)
     mc = ModelContext(run, cfg, ckpt_dir)
     for name in stages:
+        if stop: stop.check()
         why = stage_available(name)
         if why: log(f'  {name}: skipped, {why}'); continue
         key = stage_key(name, run)
@@ -361,6 +369,42 @@ def out_lock(out):
         yield
     finally: f.close()
 
+# %% ../nbs/11_pipeline.ipynb #06dd032b
+class StopRequest:
+    """Interrupts during a run: the first SIGINT asks the run to stop after the work in flight (`requested`), a second one raises
+    `KeyboardInterrupt` at once. Installed in the main thread only (elsewhere it never fires); the previous handler comes back on exit."""
+    def __init__(self, log=None, # line logger for the first interrupt's message
+                ):
+        self.requested, self.log, self._prev = False, log or (lambda s: None), None
+    def __enter__(self):
+        if threading.current_thread() is threading.main_thread(): self._prev = signal.signal(signal.SIGINT, self._handle)
+        return self
+    def __exit__(self, *exc):
+        if self._prev is not None: signal.signal(signal.SIGINT, self._prev); self._prev = None
+    def _handle(self, signum, frame):
+        if self.requested: raise KeyboardInterrupt
+        self.requested = True
+        self.log('interrupted: finishing the work in flight, then stopping (interrupt again to stop at once)')
+    def check(self):
+        "Raise `KeyboardInterrupt` if a stop was requested: call it between units of work."
+        if self.requested: raise KeyboardInterrupt
+
+@contextmanager
+def sigint_ignored():
+    "Ignore SIGINT in this block (main thread): child processes started here inherit that, so a terminal's Ctrl-C reaches only the driver."
+    if threading.current_thread() is not threading.main_thread(): yield; return
+    prev = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try: yield
+    finally: signal.signal(signal.SIGINT, prev if prev is not None else signal.default_int_handler)
+
+# %% ../nbs/11_pipeline.ipynb #6e9d8677
+def tune_malloc() -> bool:
+    "Keep freed buffers in the process for reuse (glibc `mallopt`: no `mmap`ed blocks, trim threshold 1 GiB); `False` where unsupported."
+    try: mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, AttributeError): return False
+    M_TRIM_THRESHOLD, M_MMAP_MAX = -1, -4   # from glibc's malloc.h
+    return bool(mallopt(M_MMAP_MAX, 0)) & bool(mallopt(M_TRIM_THRESHOLD, 1 << 30))
+
 # %% ../nbs/11_pipeline.ipynb #ab94ef64
 def select_stages(stages=None) -> tuple:
     "Validate a stage list (None: all), keeping the canonical order; `train` is always included."
@@ -389,12 +433,15 @@ def validate_settings(settings: dict):
 
 class RunLog:
     "Wall time of every invocation on an output folder, kept in `<out>/runs.json` and updated after each model, so that resumed runs add up."
-    def __init__(self, out, **info):
+    def __init__(self, out, # results folder
+                 t0: float | None = None, # when the invocation started (`time.time()`; default now), so set-up time counts
+                 **info, # stored with the entry (backend, jobs, ...)
+                ):
         self.path = Path(out)/'runs.json'
         try: self.runs = json.loads(self.path.read_text()) if self.path.exists() else []
         except ValueError as e: raise ValueError(f'{self.path} is damaged ({e}); delete it to start a new run log') from None
-        self.t0, self.done, self.busy = time.time(), 0, 0.0
-        self.entry = {'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime()), **info, 'wall_seconds': 0.0, 'models_done': 0, 'busy_seconds': 0.0}
+        self.t0, self.done, self.busy = t0 or time.time(), 0, 0.0
+        self.entry = {'started': time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime(self.t0)), **info, 'wall_seconds': 0.0, 'models_done': 0, 'busy_seconds': 0.0}
         self.runs.append(self.entry); self.save()
     def tick(self, model_done: bool = True, # one more model finished
              busy: float = 0.0, # seconds that model's worker spent in `run_model` (stages and model loading)
@@ -443,6 +490,7 @@ def run_study(preset: str = 'quick', # zoo and evaluation preset
               **overrides, # evaluation settings overriding the preset's
              ):
     "Run the study for a preset; returns the results table."
+    t0 = time.time(); tune_malloc()
     log = log or (lambda s: print(s, flush=True))
     if jobs < 1: raise ValueError(f'jobs must be positive, got {jobs}')
     if backend not in ('local', 'ray'): raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
@@ -460,20 +508,23 @@ def run_study(preset: str = 'quick', # zoo and evaluation preset
     validate_settings(run.settings)
     skipped = {s: w for s in stages if (w := stage_available(s))}
     for s, w in skipped.items(): log(f'stage {s} skipped: {w}')
-    t0 = time.time()
     with out_lock(out):
         run.eval_set  # load data first: a data problem fails before any model work
-        rlog = RunLog(out, backend=backend, jobs=jobs, threads_per_model=torch.get_num_threads() if backend == 'local' else max(1, (os.cpu_count() or 1) // jobs), models=len(cfgs), code_version=code_version(),
+        rlog = RunLog(out, t0=t0, backend=backend, jobs=jobs, threads_per_model=torch.get_num_threads() if backend == 'local' else max(1, (os.cpu_count() or 1) // jobs), models=len(cfgs), code_version=code_version(),
                       **({'host_ms_per_step': host_speed()} if preset != 'smoke' else {}))
-        if backend == 'ray':
-            from robustness_study.pipeline import run_ray
-            run_ray(run, cfgs, out, stages, jobs, ckpt_dir, log, on_done=rlog.tick)
-        else:
-            bar = run.bar(cfgs, desc='models') if progress else cfgs
-            for i, cfg in enumerate(bar):
-                log(f'[{i + 1}/{len(cfgs)}] model {cfg["id"]} ({cfg["arch"]}, {cfg["optimizer"]}, lr={cfg["lr"]})')
-                tm = time.time(); run_model(run, cfg, out, stages, ckpt_dir, log)
-                write_table(out, zoo(preset)); rlog.tick(busy=time.time() - tm)
+        try:
+            with StopRequest(log) as stop:
+                if backend == 'ray':
+                    from robustness_study.pipeline import run_ray
+                    run_ray(run, cfgs, out, stages, jobs, ckpt_dir, log, on_done=rlog.tick, stop=stop)
+                else:
+                    bar = run.bar(cfgs, desc='models') if progress else cfgs
+                    for i, cfg in enumerate(bar):
+                        log(f'[{i + 1}/{len(cfgs)}] model {cfg["id"]} ({cfg["arch"]}, {cfg["optimizer"]}, lr={cfg["lr"]})')
+                        tm = time.time(); run_model(run, cfg, out, stages, ckpt_dir, log, stop=stop)
+                        write_table(out, zoo(preset)); rlog.tick(busy=time.time() - tm)
+        except KeyboardInterrupt:   # the table holds every finished model, the run log the wall time up to here
+            write_table(out, zoo(preset)); rlog.tick(False); raise
         df = write_table(out, zoo(preset)); rlog.tick(False)
         timing = {c[len(TIMING_PREFIX):]: round(float(df[c].sum()), 1) for c in df.columns if c.startswith(TIMING_PREFIX)} if len(df) else {}
         summary = {'preset': preset, 'seed': seed, 'models': len(df), 'stages': list(stages), 'skipped_stages': skipped,
@@ -516,7 +567,7 @@ def schedule(cfgs: list[dict]) -> list[dict]:
 
 def _ray_task(preset, seed, root, settings, cfg, out, stages, ckpt_dir, rec, threads):
     import tempfile
-    torch.set_num_threads(threads)
+    torch.set_num_threads(threads); tune_malloc()
     run = RunContext(preset, seed, root, False, **{k: v for k, v in settings.items() if k not in RUN_PRESETS[preset] or RUN_PRESETS[preset][k] != v})
     with tempfile.TemporaryDirectory() as tmp:  # the task works on a private copy; the driver writes the real file
         if rec: write_model_file(tmp, rec)
@@ -539,14 +590,23 @@ def surrogate_first(run: RunContext, todo: list[dict], stages, ckpt_dir=None) ->
     return todo, True
 
 def _ray_train(root, cfg, ckpt_dir, threads):
-    torch.set_num_threads(threads)   # the threads a task has: the checkpoint is the one a task would train
+    torch.set_num_threads(threads); tune_malloc()   # the threads a task has: the checkpoint is the one a task would train
     train_model(cfg, root=root, ckpt_dir=ckpt_dir, progress=False)
 
-def run_ray(run: RunContext, cfgs, out, stages, jobs, ckpt_dir, log, on_done=None):
+def run_ray(run: RunContext, # the run's shared inputs
+            cfgs, # zoo members to run (finished ones are skipped)
+            out, # results folder; the driver alone writes it
+            stages, # stages to run
+            jobs, # tasks at once
+            ckpt_dir, # checkpoint folder
+            log, # line logger
+            on_done=None, # called with `busy=` seconds after each finished model
+            stop: StopRequest | None = None, # once requested, no new task starts; raises KeyboardInterrupt when those in flight are done
+           ):
     "Evaluate models as Ray tasks (at most `jobs` at once); the driver writes every result."
     import ray
     if not ray.is_initialized():
-        ray.init(address=os.environ.get('RAY_ADDRESS') or None, num_cpus=None if os.environ.get('RAY_ADDRESS') else max(jobs, os.cpu_count() or 1),
+        with sigint_ignored(): ray.init(address=os.environ.get('RAY_ADDRESS') or None, num_cpus=None if os.environ.get('RAY_ADDRESS') else max(jobs, os.cpu_count() or 1),
                  include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     threads = max(1, (os.cpu_count() or 1) // jobs)
     task = ray.remote(num_cpus=1)(_ray_task)
@@ -559,19 +619,22 @@ def run_ray(run: RunContext, cfgs, out, stages, jobs, ckpt_dir, log, on_done=Non
     if train_sur:
         pending[ray.remote(num_cpus=1)(_ray_train).remote(str(run.root), zoo(run.preset)[0], ckpt_dir, threads)] = None
         log(f'training the transfer surrogate {zoo(run.preset)[0]["id"]} first (its checkpoint is missing)')
-    while todo or pending:
-        while todo and len(pending) < jobs:
+    stopping = lambda: stop is not None and stop.requested
+    while (todo and not stopping()) or pending:
+        while todo and len(pending) < jobs and not stopping():
             cfg = todo.pop(0)
             ref = task.remote(run.preset, run.seed, str(run.root), run.settings, cfg, str(out), stages, ckpt_dir, read_model_file(out, cfg['id']), threads)
             pending[ref] = cfg
-        done, _ = ray.wait(list(pending), num_returns=1)
+            log(f'model {cfg["id"]} started (ray)')
+        done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)   # wakes up every second, so an interrupt is handled
         for ref in done:
             cfg = pending.pop(ref)
             if cfg is None: ray.get(ref); continue    # the surrogate's training task
             rec, busy = ray.get(ref)
             write_model_file(out, rec); write_table(out, zoo(run.preset))
             if on_done: on_done(busy=busy)
-            n_done += 1; log(f'[{n_done}/{len(cfgs)}] model {cfg["id"]} done (ray)')
+            n_done += 1; log(f'[{n_done}/{len(cfgs)}] model {cfg["id"]} done (ray)' + (f', {len(pending)} still in flight' if stopping() and pending else ''))
+    if todo and stop is not None: stop.check()   # stopped early: the caller records the interruption
 
 # %% ../nbs/11_pipeline.ipynb #edc0605f
 def status(preset: str = 'quick', out=None, stages=None) -> list[dict]:

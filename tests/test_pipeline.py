@@ -119,3 +119,46 @@ def test_ray_backend_matches_local(reference, env, tmp_path):
     assert run['models_done'] == 2 and run['jobs'] == 2
     assert 0 < run['busy_seconds'] <= 2 * run['wall_seconds'] + 1
     assert 'workers busy' in r.stdout
+
+
+def wait_for_line(p, text, timeout=600):
+    "Read a process's stdout until a line contains `text`; returns the lines read."
+    lines, t0 = [], time.time()
+    while time.time() - t0 < timeout:
+        line = p.stdout.readline()
+        if not line and p.poll() is not None: break
+        lines.append(line)
+        if text in line: return lines
+    raise AssertionError(f'{text!r} was never printed; last lines: {lines[-20:]}')
+
+
+def test_first_interrupt_finishes_the_model_in_flight(reference, env, tmp_path):
+    """Ctrl-C as a terminal sends it (SIGINT to the whole process group, so Ray's own services get it too) during a
+    one-slot Ray run: the model in flight finishes and is saved, the next one never starts, the exit status is 130, the
+    run log counts the wall time up to the stop, and a rerun does only the other model."""
+    pytest.importorskip('ray')
+    e = dict(env, RAY_ADDRESS='', RAY_DISABLE_USAGE_STATS='1')
+    out = tmp_path/'drain'
+    args = ['run', '--preset', 'smoke', '--out', str(out), '--quiet', '--backend', 'ray', '--jobs', '1']
+    p = subprocess.Popen([str(BIN/'robustness-study'), *args], env=e, cwd=ROOT, stdout=subprocess.PIPE,
+                         stderr=subprocess.PIPE, text=True, start_new_session=True)
+    try:
+        lines = wait_for_line(p, 'started (ray)')
+        os.killpg(p.pid, signal.SIGINT)
+        so, se = p.communicate(timeout=600)
+    finally:
+        if p.poll() is None: os.killpg(p.pid, signal.SIGKILL); p.wait()
+    so = ''.join(lines) + so
+    assert p.returncode == 130, se[-3000:]
+    assert 'finishing the work in flight' in so and 'interrupted; finished models are saved' in se
+    assert so.count('started (ray)') == 1                        # no new model after the interrupt
+    full = set(json.loads(next((reference[0]/'models').glob('*.json')).read_text())['stages'])
+    recs = [json.loads(f.read_text()) for f in (out/'models').glob('*.json')]
+    assert len(recs) == 1 and set(recs[0]['stages']) == full     # the model in flight finished every stage
+    assert len(pd.read_csv(out/'results.csv')) == 1
+    run = json.loads((out/'runs.json').read_text())[-1]
+    assert run['models_done'] == 1 and run['wall_seconds'] > 0 and run['busy_seconds'] > 0
+    r = cli(*args, env=e)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert '1 of 2 models already finished' in r.stdout and r.stdout.count('started (ray)') == 1
+    assert len(pd.read_csv(out/'results.csv')) == 2 and len(json.loads((out/'runs.json').read_text())) == 2
