@@ -4,7 +4,7 @@
 
 # %% ../nbs/11_pipeline.ipynb #e13bc672
 from __future__ import annotations
-import ctypes, fcntl, hashlib, importlib, inspect, json, math, os, platform, signal, sys, threading, time
+import ctypes, fcntl, hashlib, importlib, inspect, json, math, os, signal, sys, threading, time
 from contextlib import contextmanager
 from pathlib import Path
 import numpy as np
