@@ -151,6 +151,11 @@ def cmd_compare(args):
     for c, d in list(r['differ'].items())[:20]:
         print(f"differs: {c}: {d['models']} model(s)" + (f", max |a - b| {d['max_abs_diff']:.3g}" if d['max_abs_diff'] is not None else ''))
     if len(r['differ']) > 20: print(f"... and {len(r['differ']) - 20} more columns differ")
+    ka, kb = r['cpu_kernels']
+    if not r['identical'] and ka and kb and ka != kb:
+        print(f"the runs used different CPU kernels (a: {', '.join(ka)}; b: {', '.join(kb)}): kernels for other instruction sets round "
+              "differently and training drifts apart; to repeat a run made with AVX2 kernels on a newer CPU, set "
+              "ATEN_CPU_CAPABILITY=avx2 ONEDNN_MAX_CPU_ISA=AVX2")
     print('identical' if r['identical'] else f"the tables differ ({len(r['differ'])} column(s))")
     return 0 if r['identical'] else 1
 

@@ -21,8 +21,8 @@ __all__ = ['RUN_PRESETS', 'SELECTION_DEFAULTS', 'STAGE_ORDER', 'TIMING_PREFIX', 
            'stage_cifar10_1', 'stage_cifar10c', 'attack_params', 'stage_attacks', 'stage_available', 'stage_key',
            'model_file', 'read_model_file', 'write_model_file', 'row_of', 'build_table', 'write_table', 'read_results',
            'run_model', 'RunLocked', 'out_lock', 'StopRequest', 'sigint_ignored', 'tune_malloc', 'select_stages',
-           'validate_settings', 'RunLog', 'host_speed', 'run_study', 'is_finished', 'forward_macs', 'schedule',
-           'needs_surrogate', 'surrogate_first', 'run_ray', 'status', 'main', 'compare_tables']
+           'validate_settings', 'RunLog', 'host_speed', 'cpu_kernels', 'run_study', 'is_finished', 'forward_macs',
+           'schedule', 'needs_surrogate', 'surrogate_first', 'run_ray', 'status', 'main', 'compare_tables']
 
 # %% ../nbs/11_pipeline.ipynb #704e622f
 RUN_PRESETS = {
@@ -476,6 +476,12 @@ def host_speed(steps: int = 6, # timed training steps (after two warm-up steps)
         return round((time.perf_counter() - t) / steps * 1e3, 1)
     finally: torch.set_num_threads(n0)
 
+def cpu_kernels() -> str:
+    """The CPU kernels PyTorch uses here: ATen's vector capability (`torch.backends.cpu.get_cpu_capability()`, e.g. AVX512 or AVX2)
+    and oneDNN's instruction-set cap (`ONEDNN_MAX_CPU_ISA`, 'auto' when unset: the best the CPU has). Kernels for different
+    instruction sets round differently, so two machines give bit-identical tables only when this matches."""
+    return f"{torch.backends.cpu.get_cpu_capability()} (oneDNN: {os.environ.get('ONEDNN_MAX_CPU_ISA') or 'auto'})"
+
 def run_study(preset: str = 'quick', # zoo and evaluation preset
               out=None, # output folder (default results/<preset>)
               models: list[str] | None = None, # only these config ids
@@ -510,7 +516,7 @@ def run_study(preset: str = 'quick', # zoo and evaluation preset
     for s, w in skipped.items(): log(f'stage {s} skipped: {w}')
     with out_lock(out):
         run.eval_set  # load data first: a data problem fails before any model work
-        rlog = RunLog(out, t0=t0, backend=backend, jobs=jobs, threads_per_model=torch.get_num_threads() if backend == 'local' else max(1, (os.cpu_count() or 1) // jobs), models=len(cfgs), code_version=code_version(),
+        rlog = RunLog(out, t0=t0, backend=backend, jobs=jobs, threads_per_model=torch.get_num_threads() if backend == 'local' else max(1, (os.cpu_count() or 1) // jobs), models=len(cfgs), code_version=code_version(), cpu_kernels=cpu_kernels(),
                       **({'host_ms_per_step': host_speed()} if preset != 'smoke' else {}))
         try:
             with StopRequest(log) as stop:
@@ -670,9 +676,16 @@ def compare_tables(a, # a results table: DataFrame, results.csv, or the folder h
                   ) -> dict:
     "Where two results tables differ, timing and code-version columns apart; `identical` is True when nowhere."
     import pandas as pd
+    def kernels(t):
+        "The `cpu_kernels` of the invocations that wrote a results folder (None: a DataFrame, or no run log beside the table)."
+        if isinstance(t, pd.DataFrame): return None
+        log = (Path(t) if Path(t).is_dir() else Path(t).parent)/'runs.json'
+        try: return sorted({r.get('cpu_kernels', 'not recorded') for r in json.loads(log.read_text())})
+        except (OSError, ValueError, AttributeError): return None
     def load(t):
         if isinstance(t, pd.DataFrame): return t
         t = Path(t); return read_results(t/'results.csv' if t.is_dir() else t)
+    kernels_ab = (kernels(a), kernels(b))
     a, b = load(a), load(b)
     for t in (a, b):
         if 'id' not in t.columns: raise ValueError('not a results table (no id column)')
@@ -696,5 +709,6 @@ def compare_tables(a, # a results table: DataFrame, results.csv, or the folder h
     res = {'models_compared': len(ids), 'columns_compared': len(common),
            'only_in_a': sorted(set(a['id']) - ids_b), 'only_in_b': sorted(ids_b - set(a['id'])),
            'columns_only_in_a': sorted(set(ca) - cols_b), 'columns_only_in_b': sorted(cols_b - set(ca)), 'differ': differ}
+    res['cpu_kernels'] = kernels_ab
     res['identical'] = not (differ or res['only_in_a'] or res['only_in_b'] or res['columns_only_in_a'] or res['columns_only_in_b'])
     return res
