@@ -677,11 +677,11 @@ def compare_tables(a, # a results table: DataFrame, results.csv, or the folder h
     "Where two results tables differ, timing and code-version columns apart; `identical` is True when nowhere."
     import pandas as pd
     def kernels(t):
-        "The `cpu_kernels` of the invocations that wrote a results folder (None: a DataFrame, or no run log beside the table)."
+        "The `cpu_kernels` recorded by the invocations that wrote a results folder (None: a DataFrame, no run log, or none recorded)."
         if isinstance(t, pd.DataFrame): return None
         log = (Path(t) if Path(t).is_dir() else Path(t).parent)/'runs.json'
-        try: return sorted({r.get('cpu_kernels', 'not recorded') for r in json.loads(log.read_text())})
-        except (OSError, ValueError, AttributeError): return None
+        try: return sorted({r['cpu_kernels'] for r in json.loads(log.read_text()) if 'cpu_kernels' in r}) or None
+        except (OSError, ValueError, TypeError): return None
     def load(t):
         if isinstance(t, pd.DataFrame): return t
         t = Path(t); return read_results(t/'results.csv' if t.is_dir() else t)
