@@ -13,8 +13,8 @@ from PIL import Image
 # %% auto #0
 __all__ = ['CLASSES', 'CIFAR10_1_URL', 'DatasetUnavailable', 'DataError', 'cache_dir', 'data_root', 'sha256_file',
            'atomic_write_bytes', 'save_arrays', 'load_arrays', 'read_image_folder', 'load_cifar10', 'write_fake_cifar',
-           'balanced_indices', 'cifar10_subset', 'load_cifar10_1', 'load_tiny_imagenet', 'ArrayDataset', 'to_float',
-           'cifar_dls']
+           'balanced_indices', 'cifar10_subset', 'load_cifar10_1', 'load_tiny_imagenet', 'to_float', 'to_nchw',
+           'ArrayDataset', 'cifar_dls']
 
 # %% ../nbs/00_data.ipynb #56fe5004
 CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
@@ -293,7 +293,7 @@ def load_tiny_imagenet(split: str = 'train', # 'train' or 'val'
     x, y = _check_arrays(np.stack(x), np.array([f[1] for f in files]), base, size=64, n_classes=len(wnids))
     return x, y, wnids
 
-# %% ../nbs/00_data.ipynb #bda240f1
+# %% ../nbs/00_data.ipynb #f1bc60f2
 import warnings
 # fastai decorates a few helpers with `torch.jit.script`, which torch 2.14 reports as deprecated at import
 warnings.filterwarnings('ignore', message='`torch.jit.script` is deprecated', category=FutureWarning)
@@ -301,16 +301,29 @@ import torch
 from fastai.data.core import DataLoaders
 from fastai.data.load import DataLoader as FaDataLoader
 
+# %% ../nbs/00_data.ipynb #5d770e52
+def to_float(x: torch.Tensor, # uint8 images, any shape
+            ) -> torch.Tensor:
+    "uint8 pixels to float32 in [0, 1]."
+    return x.float().div_(255)
+
+def to_nchw(x, # uint8 images (N, H, W, C) as array or tensor; float NCHW tensors pass through unchanged
+           ) -> torch.Tensor: # float32 (N, C, H, W) in [0, 1]
+    "Images as the float `[0, 1]` NCHW tensor a model takes."
+    if isinstance(x, np.ndarray): x = torch.from_numpy(np.ascontiguousarray(x))
+    if x.dtype == torch.uint8:
+        if x.ndim != 4 or x.shape[-1] not in (1, 3): raise ValueError(f'uint8 images must be NHWC with 1 or 3 channels, got shape {tuple(x.shape)}')
+        return to_float(x.permute(0, 3, 1, 2))
+    if not x.is_floating_point(): raise ValueError(f'images must be float in [0, 1] (NCHW) or uint8 (NHWC), got dtype {x.dtype}')
+    if x.ndim != 4: raise ValueError(f'images must be 4-d (NCHW), got shape {tuple(x.shape)}')
+    return x
+
+# %% ../nbs/00_data.ipynb #ec702eaa
 class ArrayDataset(torch.utils.data.Dataset):
     "Index into uint8 NHWC images and int labels; items are `(uint8 CHW tensor, label)`."
     def __init__(self, x: np.ndarray, y: np.ndarray): self.x, self.y = torch.from_numpy(np.ascontiguousarray(x)).permute(0, 3, 1, 2), torch.from_numpy(y)
     def __len__(self): return len(self.y)
     def __getitem__(self, i): return self.x[i], self.y[i]
-
-def to_float(x: torch.Tensor, # uint8 images, any shape
-            ) -> torch.Tensor:
-    "uint8 pixels to float32 in [0, 1]."
-    return x.float().div_(255)
 
 def _augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4):
     n, _, h, w = x.shape
@@ -323,6 +336,7 @@ def _augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4):
     flip = torch.rand(n, generator=gen) < 0.5
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
+# %% ../nbs/00_data.ipynb #e1987924
 def cifar_dls(x: np.ndarray, y: np.ndarray, # training images (uint8 NHWC) and labels
               valid: tuple | None = None, # optional `(x, y)` validation arrays
               bs: int = 128, # batch size

@@ -4,13 +4,15 @@
 
 # %% ../nbs/02_models.ipynb #e603505c
 from __future__ import annotations
-import hashlib, itertools, json
+import contextlib, hashlib, itertools, json
 import torch
 from torch import nn
+from .data import to_nchw
 
 # %% auto #0
 __all__ = ['CIFAR10_MEAN', 'CIFAR10_STD', 'VGG_PLAN', 'ARCHS', 'OPTIMIZERS', 'CNN_LRS', 'VGG_LRS', 'PRESETS', 'Normalize',
-           'n_params', 'CustomCNN', 'VGGStyle', 'config_id', 'zoo', 'model_from_config', 'find_config']
+           'n_params', 'CustomCNN', 'VGGStyle', 'model_device', 'eval_mode', 'predict', 'config_id', 'zoo',
+           'model_from_config', 'find_config']
 
 # %% ../nbs/02_models.ipynb #9b3a73d9
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -72,6 +74,45 @@ class VGGStyle(nn.Sequential):
         layers += [nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(c, n_classes)]
         super().__init__(*layers)
         self.n_params = n_params(self)
+
+# %% ../nbs/02_models.ipynb #fcc7040b
+def model_device(model: nn.Module, # a network
+                ) -> torch.device:
+    "The device of the model's first parameter (CPU for a model without parameters): inputs are moved there."
+    return next((p.device for p in model.parameters()), torch.device('cpu'))
+
+@contextlib.contextmanager
+def eval_mode(*models: nn.Module, # networks to switch
+              freeze: bool = False, # also set `requires_grad=False` on their parameters (input gradients without parameter gradients)
+             ):
+    "Context: `models` in eval mode (optionally frozen); every module's mode and parameter's `requires_grad` are restored on exit."
+    saved = [([(m, m.training) for m in model.modules()], [(p, p.requires_grad) for p in model.parameters()]) for model in models]
+    try:
+        for model in models:
+            model.eval()
+            if freeze:
+                for p in model.parameters(): p.requires_grad_(False)
+        yield models[0] if len(models) == 1 else models
+    finally:
+        for mods, params in saved:
+            for m, t in mods: m.training = t
+            for p, r in params: p.requires_grad_(r)
+
+# %% ../nbs/02_models.ipynb #573508ae
+def predict(model: nn.Module, # classifier taking float NCHW images in [0, 1]
+            x, # images: float NCHW tensor in [0, 1], or uint8 NHWC array/tensor
+            bs: int = 500, # images per forward pass
+           ) -> torch.Tensor: # float32 logits (N, C) on the CPU
+    "Logits of `model` on `x`: batched, in eval mode, without gradients, on the model's device and dtype."
+    if bs < 1: raise ValueError(f'bs must be positive, got {bs}')
+    if len(x) == 0: raise ValueError('no images to predict on')
+    dev = model_device(model)
+    dt = next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
+    with eval_mode(model), torch.no_grad():
+        out = [model(to_nchw(x[i:i + bs]).to(dev, dt)).float().cpu() for i in range(0, len(x), bs)]
+    for o in out[:1]:
+        if o.ndim != 2: raise ValueError(f'model returned outputs of shape {tuple(o.shape)}; expected logits (N, C)')
+    return torch.cat(out)
 
 # %% ../nbs/02_models.ipynb #ad0f7bbd
 ARCHS = ('cnn', 'vgg')

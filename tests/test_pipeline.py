@@ -66,7 +66,7 @@ def test_smoke_table(reference):
     for prefix in ('cfg.', 'train.', 'perf.', 'norm.', 'sharp.', 'acr.', 'ood.cifar10c', 'rob.cifar10c', 'ood.pgd', 'rob.square'):
         assert any(c.startswith(prefix) for c in df.columns), prefix
     assert df['run.unavailable'].str.contains('cifar10_1').all()   # offline: recorded, not faked
-    run = json.loads((out/'run.json').read_text())
+    run = json.loads((out/'last_run.json').read_text())
     assert run['models'] == 2 and 'attacks' in run['stage_seconds_total']
 
 
@@ -115,7 +115,7 @@ def test_ray_backend_matches_local(reference, env, tmp_path):
     # float reductions then differ in the last digits, so values are compared to 1e-6 absolute / 1e-4 relative
     pd.testing.assert_frame_equal(a[keep], b[keep], atol=1e-6, rtol=1e-4)
     # the run log counts the workers' busy time: positive, and at most the wall time of its two slots
-    run = json.loads((tmp_path/'ray'/'runs.json').read_text())[-1]
+    run = json.loads((tmp_path/'ray'/'run_history.json').read_text())[-1]
     assert run['models_done'] == 2 and run['jobs'] == 2
     assert 0 < run['busy_seconds'] <= 2 * run['wall_seconds'] + 1
     assert 'workers busy' in r.stdout
@@ -156,9 +156,9 @@ def test_first_interrupt_finishes_the_model_in_flight(reference, env, tmp_path):
     recs = [json.loads(f.read_text()) for f in (out/'models').glob('*.json')]
     assert len(recs) == 1 and set(recs[0]['stages']) == full     # the model in flight finished every stage
     assert len(pd.read_csv(out/'results.csv')) == 1
-    run = json.loads((out/'runs.json').read_text())[-1]
+    run = json.loads((out/'run_history.json').read_text())[-1]
     assert run['models_done'] == 1 and run['wall_seconds'] > 0 and run['busy_seconds'] > 0
     r = cli(*args, env=e)
     assert r.returncode == 0, r.stderr[-3000:]
     assert '1 of 2 models already finished' in r.stdout and r.stdout.count('started (ray)') == 1
-    assert len(pd.read_csv(out/'results.csv')) == 2 and len(json.loads((out/'runs.json').read_text())) == 2
+    assert len(pd.read_csv(out/'results.csv')) == 2 and len(json.loads((out/'run_history.json').read_text())) == 2

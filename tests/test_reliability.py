@@ -103,7 +103,7 @@ def test_damaged_table_is_rebuilt_from_model_files(env, tmp_path):
     args = ('run', '--preset', 'smoke', '--out', out, '--stages', 'train', 'perf', '--quiet')
     assert cli(*args, env=env).returncode == 0
     good = (out/'results.csv').read_text()
-    from robustness_study.pipeline import read_results
+    from robustness_study.results import read_results
     (out/'results.csv').write_text(good[:len(good) // 2])          # truncated mid-line
     with pytest.raises(ValueError, match='damaged table'): read_results(out/'results.csv')
     assert cli(*args, env=env).returncode == 0
