@@ -15,13 +15,12 @@ Nothing is trained. Rerun (e.g. when a more accurate CNN(3, 32) has finished tra
     ROBUSTNESS_STUDY_DATA=/work/shared/data nice -n 19 .venv/bin/python bench/avgcase_report.py [--model ID] [--n 1000]
 """
 from __future__ import annotations
-import argparse, io, json, sys, time
+import argparse, json, sys, time
 from pathlib import Path
-ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))  # the repo root, when the package is not installed
-sys.path.insert(0, str(ROOT/'bench'))
-from benchio import write_text
 import numpy as np, pandas as pd, torch
+from benchio import write_json, write_text
+
+ROOT = Path(__file__).resolve().parent.parent   # the repository: default locations of the tables read and written
 
 SIGMAS = (0.01, 0.02, 0.05, 0.1)
 # estimator names in bench/results/avgcase.json -> p_robust arguments
@@ -67,10 +66,10 @@ def main(argv=None):
     a = ap.parse_args(argv)
     torch.set_num_threads(a.threads)
     from robustness_study.avgcase import p_robust, class_robustness
-    from robustness_study.data import load_cifar10, balanced_indices, to_float, CLASSES
+    from robustness_study.data import load_cifar10, balanced_indices, to_nchw, CLASSES
     from robustness_study.models import find_config, n_params
     from robustness_study.training import load_trained
-    from robustness_study.pipeline import code_version
+    from robustness_study.results import code_version
 
     t0 = time.perf_counter()
     bench = json.loads(Path(a.bench).read_text())
@@ -87,7 +86,7 @@ def main(argv=None):
 
     xt, yt = load_cifar10('test', download=False)
     idx = balanced_indices(yt, a.n, seed=0)
-    x = to_float(torch.from_numpy(np.ascontiguousarray(xt[idx])).permute(0, 3, 1, 2))
+    x = to_nchw(xt[idx])
     sm, info = p_robust(model, x, None, 'softmax', return_info=True)
     pts = pd.DataFrame({'idx': idx, 'label': yt[idx], 'pred': info['target'].numpy(), 'softmax': sm.double().numpy()})
     secs = {}
@@ -115,7 +114,7 @@ def main(argv=None):
              n_boot=a.n_boot, seed=a.seed, threads=a.threads, seconds_per_sigma=secs, seconds=round(total, 1),
              code_version=code_version(), torch=torch.__version__,
              command=f'python bench/avgcase_report.py --model {mid} --n {a.n}')
-    write_text(out/'meta.json', json.dumps(m, indent=1) + '\n')
+    write_json(out/'meta.json', m)
     print(f'wrote {out}/points.csv, class_bias.csv, meta.json in {total:.0f} s')
 
 if __name__ == '__main__': main()

@@ -1,35 +1,30 @@
 """Time per 256 images and strength of every attack in robustness_study.attacks, plus the Square query budget.
 
-Model: the same briefly trained 0.55 M-parameter CustomCNN(depth=3, width=32) as bench_deepfool.py (weights cached
-under cache_dir('bench')); a second one (other seed, fewer steps) is the transfer surrogate. Images: 256
+Model: the same briefly trained 0.55 M-parameter CustomCNN(depth=3, width=32) as bench_deepfool.py (`benchio.ATTACK_CNN`,
+weights cached under cache_dir('bench')); a second one (other seed, half the steps) is the transfer surrogate. Images: 256
 class-balanced CIFAR-10 test images. Square is run with several query budgets to show success vs queries and cost.
 
-    ROBUSTNESS_STUDY_DATA=../shared/data .venv/bin/python bench/bench_attacks.py [--threads 2] [--queries 100,300,1000,3000]
+    ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_attacks.py [--threads 2] [--queries 100,300,1000,3000] [--out bench/results/attacks.json]
 Writes bench/results/attacks.json.
 """
-import argparse, os, sys, time
+import argparse, os, time
 from pathlib import Path
 import torch
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root, when the package is not installed
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-from bench_deepfool import trained_cnn, to_t
 from robustness_study.attacks import ATTACKS, run_attack, attack_report
-from robustness_study.data import cifar10_subset
-from benchio import write_json
+from benchio import ATTACK_CNN, cifar_tensors, trained_cnn, write_json
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--n', type=int, default=256)
     ap.add_argument('--train-steps', type=int, default=600)
     ap.add_argument('--queries', default='100,300,1000,3000')
     ap.add_argument('--out', default=str(Path(__file__).parent/'results'/'attacks.json'))
     a = ap.parse_args()
     torch.set_num_threads(1)
-    model, _ = trained_cnn(a.train_steps)
-    surrogate, _ = trained_cnn(a.train_steps // 2, seed=1)
+    model, _ = trained_cnn(ATTACK_CNN, steps=a.train_steps)
+    surrogate, _ = trained_cnn(ATTACK_CNN, steps=a.train_steps // 2, seed=1)
     torch.set_num_threads(a.threads)
-    xte, yte = cifar10_subset(1000, seed=1, split='test')
-    x, y = to_t(xte[:a.n]), torch.from_numpy(yte[:a.n])
+    x, y = cifar_tensors(1000, 'test', seed=1); x, y = x[:a.n], y[:a.n]
     print(f'CustomCNN(3, 32), {a.n} test images, {a.threads} threads, load avg {os.getloadavg()[0]:.1f}')
     rows = []
     def run(name, label=None, **kw):

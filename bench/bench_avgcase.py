@@ -1,37 +1,39 @@
 """Average-case robustness estimators: accuracy against Monte Carlo, speed against a per-point baseline and the
-Jacobian floor, the batched MVN CDF against scipy, adaptive Monte Carlo against fixed 10k (issue 7).
+Jacobian floor, the batched MVN CDF against scipy, adaptive Monte Carlo against fixed 10k, each graded against a goal.
 
     ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_avgcase.py            # full run
     ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_avgcase.py --quick    # smoke run
 
-Prints tables and writes bench/results/avgcase.json. One thread (torch.set_num_threads(1)); the Monte Carlo
-references are cached under cache_dir('bench') in chunks of 50 points, so reruns are cheap and a killed run resumes.
-The 500-point accuracy table of issue 7 (hours of one core):
+Prints tables and writes bench/results/avgcase.json (or --out). One thread (torch.set_num_threads(1)). The model is
+`benchio.AVGCASE_CNN` (trained on first use, a few minutes, then cached); the Monte Carlo references are cached under
+cache_dir('bench') in chunks of 50 points, keyed by the model's weights, so reruns are cheap and a killed run resumes.
+The 500-point accuracy table (hours of one core):
 
     ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_avgcase.py --points 500 --sections accuracy
 
-After editing the goals, `--regrade` re-grades the stored JSON without any model work.
-
 The Monte Carlo references are most of that; on 2 cores, fill them first in two processes (resumable), then run the line above:
 
-    for k in 0 1; do .venv/bin/python bench/bench_avgcase.py --points 500 --refs-only $k/2 > /tmp/refs$k.log & done
+    for k in 0 1; do ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_avgcase.py --points 500 --refs-only $k/2 > /tmp/refs$k.log & done
+
+After editing the goals, `--regrade` re-grades the stored JSON without any model work.
 """
 from __future__ import annotations
-import argparse, hashlib, json, math, os, platform, sys, time
+import argparse, hashlib, json, math, os, platform, time
 from pathlib import Path
 import numpy as np, torch
 from scipy.stats import multivariate_normal
 
+from robustness_study.avgcase import p_robust, mvn_cdf, binom_ci, margins_and_grads, z_and_cov, mv_sigmoid, gaussian_noise
+from robustness_study.data import cache_dir, save_arrays, load_arrays
+from robustness_study.models import n_params, predict
+import avgcase_baseline as base   # the per-point reference implementation the speed table compares against
+from benchio import AVGCASE_CNN, cifar_tensors, state_digest, trained_cnn, write_json
+
 HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
-from robustness_study.avgcase import (p_robust, mvn_cdf, binom_ci, margins_and_grads, mean_margins, z_and_cov, mv_sigmoid,
-                                      gaussian_noise, _cl, _margins)
-from robustness_study.data import cifar10_subset, cache_dir, save_arrays, load_arrays
-from avgcase_model import trained_cnn, CONFIG, _key
-import avgcase_baseline as base
-from benchio import write_json
 
 def load(): return os.getloadavg()[0]
+
+def _cl(x): return x.contiguous(memory_format=torch.channels_last)   # the layout p_robust feeds the model
 
 def wilson(k, n): return binom_ci(k.round(), n, 0.05, 'wilson')
 
@@ -136,7 +138,8 @@ def mc_reference(model, x, sigma, tol, cap, seed, tag, chunk=50, shard=(0, 1), v
     """Adaptive Monte Carlo p_robust of every point of `x`, computed and cached in chunks of `chunk` points (chunk i uses
     seed `seed * 10_000 + i`), so a long reference run killed at any moment resumes from the last finished chunk.
     `shard=(k, n)` computes only the chunks whose number is k mod n (several processes filling one cache) and then
-    returns None; the default computes everything and returns (p, samples per point, seconds)."""
+    returns None; the default computes everything and returns (p, samples per point, seconds). `tag` names the model
+    in the cache key (`main` passes its weights' digest), so references of other weights are never reused."""
     ps, ns, ts = [], [], 0.
     for j, i in enumerate(range(0, len(x), chunk)):
         if j % shard[1] != shard[0]: continue
@@ -211,7 +214,7 @@ def bench_accuracy(model, x, sigmas, tol_ref, quick, tag):
     return res, evals
 
 def grade(out, sigmas):
-    "The issue-7 goals, met or not, from a benchmark record (fresh or read back from the JSON)."
+    "The benchmark's goals, met or not, from a benchmark record (fresh or read back from the JSON)."
     acc_, sp = out['accuracy'], out['speed']['ratios']
     mean_mae = lambda nm: float(np.mean([acc_[s]['mae'][nm] for s in sigmas]))
     ev = float(np.mean([out['adaptive_mc'][s]['mean_evals'] for s in sigmas]))
@@ -337,27 +340,27 @@ def main():
     if a.quick: a.points, a.sigmas, a.speed_points, a.repeat, a.tol_ref = 20, [0.02, 0.05], 16, 1, 0.02
     torch.set_num_threads(1)
     t0, load0 = time.perf_counter(), load()
-    model = trained_cnn()
-    xt, yt = cifar10_subset(1000, split='test', seed=0)
-    x = torch.from_numpy(xt).permute(0, 3, 1, 2).float().div_(255)
-    with torch.no_grad(): acc = float((model(x).argmax(1).numpy() == yt).mean())
+    model, how = trained_cnn(AVGCASE_CNN, verbose=True)
+    tag = state_digest(model)[:12]   # the Monte Carlo references belong to these weights
+    x, yt = cifar_tensors(1000, 'test', seed=0); yt = yt.numpy()
+    acc = float((predict(model, x).argmax(1).numpy() == yt).mean())
     idx = np.concatenate([np.flatnonzero(yt == c)[:a.points // 10] for c in range(10)])
     xa = x[idx]
     if a.refs_only:
         k, n = map(int, a.refs_only.split('/'))
         if not 0 <= k < n: raise SystemExit(f'--refs-only K/N needs 0 <= K < N, got {a.refs_only}')
-        fill_references(model, xa, a.sigmas, a.tol_ref, _key(CONFIG), (k, n))
+        fill_references(model, xa, a.sigmas, a.tol_ref, tag, (k, n))
         print(f'shard {k}/{n} of the references filled in {time.perf_counter() - t0:.0f} s'); return
-    print(f'model: CustomCNN(depth=3, width=32), {sum(p.numel() for p in model.parameters()):,} parameters, trained on '
-          f'{CONFIG["n_train"]} CIFAR-10 images for {CONFIG["epochs"]} epochs; test accuracy {acc:.3f} (1000 images)')
+    print(f'model: CustomCNN(depth=3, width=32), {n_params(model):,} parameters, trained on {AVGCASE_CNN["n_train"]} '
+          f'CIFAR-10 images for {AVGCASE_CNN["epochs"]} epochs ({how}); test accuracy {acc:.3f} (1000 images)')
     print(f'machine: {os.cpu_count()} cores shared with background jobs, torch threads 1, load average at start {load0:.1f}')
-    out = dict(model=dict(config=CONFIG, test_acc_1000=acc, n_params=sum(p.numel() for p in model.parameters())),
+    out = dict(model=dict(config=AVGCASE_CNN, test_acc_1000=acc, n_params=n_params(model), weights_sha256=state_digest(model)),
                machine=dict(cpu_count=os.cpu_count(), torch_threads=1, load_avg_start=load0, python=platform.python_version(),
                             torch=torch.__version__), args=vars(a))
     old = json.loads(Path(a.out).read_text()) if Path(a.out).exists() and len(a.sections) < 4 else {}
     out['mvn_cdf'] = bench_mvn(model, x, a.quick) if 'mvn' in a.sections else old['mvn_cdf']
     out['linear'] = bench_linear(a.quick) if 'linear' in a.sections else old['linear']
-    if 'accuracy' in a.sections: out['accuracy'], out['adaptive_mc'] = bench_accuracy(model, xa, a.sigmas, a.tol_ref, a.quick, _key(CONFIG))
+    if 'accuracy' in a.sections: out['accuracy'], out['adaptive_mc'] = bench_accuracy(model, xa, a.sigmas, a.tol_ref, a.quick, tag)
     else: out['accuracy'], out['adaptive_mc'] = fix(old['accuracy']), fix(old['adaptive_mc'])
     out['speed'] = bench_speed(model, x[:a.speed_points], a.quick, a.repeat) if 'speed' in a.sections else old['speed']
     out['sections_rerun'] = a.sections

@@ -1,14 +1,14 @@
 """Benchmark CIFAR-10-C generation: seconds per corruption and severity for N test images (default 2,000).
 
-Budget (issue 5): all 19 corruptions x 5 severities for a 2,000-image test subset in "a few minutes at most" on 2
-cores; the script compares the total with a 180 s budget. Baseline for the slowest corruption: glass blur written
+Budget: all 19 corruptions x 5 severities for a 2,000-image test subset within a few minutes on 2 cores; the script
+compares the total with a 180 s budget. Baseline for the slowest corruption: glass blur written
 like the original `make_cifar_c.py` (one image at a time: blur, a Python loop over 30 x 30 pixel positions, blur),
 timed on the same images in the same run against the vectorised `corrupt(..., 'glass_blur', ...)`.
 
 Thread settings: torch single-threaded (torch is not used by the corruptions); numpy/BLAS and OpenCV are left at
 their defaults, which the script reports (OpenCV's pool is `cv2.getNumThreads()`).
 
-Usage: ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_corruptions.py [--n 2000] [--baseline-n 200]
+Usage: ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_corruptions.py [--n 2000] [--baseline-n 200] [--out bench/results/corruptions.json]
 Writes bench/results/corruptions.json.
 """
 from __future__ import annotations

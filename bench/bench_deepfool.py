@@ -1,56 +1,37 @@
 """Batched DeepFool (robustness_study.attacks.deepfool) vs torchattacks.DeepFool, same model, same images, same run.
 
-Model: the 0.55 M-parameter CustomCNN(depth=3, width=32), briefly trained (Adam 2e-3, batch 64, --train-steps steps
-on a 10k class-balanced CIFAR-10 training subset; weights cached under cache_dir('bench')), so that DeepFool needs
-several steps. Images: 256 class-balanced CIFAR-10 test images. Runs ours, torchattacks, ours again (the machine is
-shared, so the ratio uses the mean of our two runs against the torchattacks run in between), then ours restricted
-to the top-3 candidate classes; PGD-10 for scale.
+Model: the 0.55 M-parameter CustomCNN(depth=3, width=32), briefly trained (`benchio.ATTACK_CNN`: Adam 2e-3, batch 64,
+--train-steps steps on a 10k class-balanced CIFAR-10 training subset; weights cached under cache_dir('bench')), so
+that DeepFool needs several steps. Images: 256 class-balanced CIFAR-10 test images. Runs ours, torchattacks, ours
+again (the machine is shared, so the ratio uses the mean of our two runs against the torchattacks run in between),
+then ours restricted to the top-3 candidate classes; PGD-10 for scale.
 
-    ROBUSTNESS_STUDY_DATA=../shared/data .venv/bin/python bench/bench_deepfool.py [--threads 2] [--n 256]
+    ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_deepfool.py [--threads 2] [--n 256] [--out bench/results/deepfool.json]
 Writes bench/results/deepfool.json.
 """
-import argparse, os, platform, sys, time
+import argparse, os, platform, time
 from pathlib import Path
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # the repo root, when the package is not installed
-import torch, torch.nn.functional as F
+import torch
 import torchattacks
 from robustness_study.attacks import deepfool, run_attack, attack_report
-from robustness_study.data import cifar10_subset, cache_dir
-from robustness_study.models import CustomCNN, n_params
-from benchio import write_json
-
-def to_t(x): return torch.from_numpy(x).permute(0, 3, 1, 2).float().div(255)
-
-def trained_cnn(steps, seed=0):
-    path = cache_dir('bench')/f'cnn3x32-adam2e-3-bs64-{steps}steps-seed{seed}.pt'
-    m = CustomCNN(depth=3, width=32)
-    if path.exists(): m.load_state_dict(torch.load(path)); return m.eval(), 'cached'
-    xtr, ytr = cifar10_subset(10000, seed=0); xtr, ytr = to_t(xtr), torch.from_numpy(ytr)
-    torch.manual_seed(seed); g = torch.Generator().manual_seed(seed)
-    opt = torch.optim.Adam(m.parameters(), 2e-3)
-    t = time.time()
-    for _ in range(steps):
-        i = torch.randint(0, len(ytr), (64,), generator=g)
-        loss = F.cross_entropy(m(xtr[i]), ytr[i]); opt.zero_grad(); loss.backward(); opt.step()
-    torch.save(m.state_dict(), path)
-    return m.eval(), f'trained in {time.time() - t:.0f}s'
+from robustness_study.models import n_params, predict
+from benchio import ATTACK_CNN, cifar_tensors, trained_cnn, write_json
 
 def margins(m, x, y):
-    with torch.no_grad(): L = m(x)
+    L = predict(m, x, bs=256)   # batches of 256, as attack_report classifies them
     ar = torch.arange(len(y)); ly = L[ar, y].clone(); L[ar, y] = -torch.inf
     return ly - L.max(1).values
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--n', type=int, default=256)
     ap.add_argument('--train-steps', type=int, default=600)
     ap.add_argument('--out', default=str(Path(__file__).parent/'results'/'deepfool.json'))
     a = ap.parse_args()
     torch.set_num_threads(1)  # training (once, then cached) is not what is measured
-    model, how = trained_cnn(a.train_steps)
+    model, how = trained_cnn(ATTACK_CNN, steps=a.train_steps)
     torch.set_num_threads(a.threads)
-    xte, yte = cifar10_subset(1000, seed=1, split='test')
-    x, y = to_t(xte[:a.n]), torch.from_numpy(yte[:a.n])
+    x, y = cifar_tensors(1000, 'test', seed=1); x, y = x[:a.n], y[:a.n]
     print(f'CustomCNN(3, 32): {n_params(model):,} params ({how}), {a.n} test images, {a.threads} threads, load avg {os.getloadavg()[0]:.1f}')
     runs = {}
     def timed(label, f):

@@ -1,7 +1,7 @@
-"""Training steps and evaluation passes with glibc's default allocator settings against `pipeline.tune_malloc`.
+"""Training steps and evaluation passes with glibc's default allocator settings against `runenv.tune_malloc`.
 
-Baseline = the default `malloc` (dynamic mmap threshold, heap trimmed back to the kernel), what every run used before
-`tune_malloc`. Each measurement is a fresh process (allocator settings cannot be undone inside one), on one torch
+Baseline = the default `malloc` settings (dynamic mmap threshold, heap trimmed back to the kernel), what a process has
+without `tune_malloc`. Each measurement is a fresh process (allocator settings cannot be undone inside one), on one torch
 thread, channels-last, as a `--backend ray --jobs 2` task runs:
 
 - `train`: SGD steps of batch 128 (forward, backward, step);
@@ -24,7 +24,7 @@ def child(setting, arch, mode, steps):
     "Runs in a fresh process: time `steps` steps after two warm-up steps; prints one JSON line."
     import resource, torch
     from robustness_study.models import CustomCNN, VGGStyle
-    from robustness_study.pipeline import tune_malloc
+    from robustness_study.runenv import tune_malloc
     torch.set_num_threads(1); torch.manual_seed(0)
     if setting == 'tuned': assert tune_malloc(), 'mallopt is not available here'
     m = eval(ARCHS[arch]).to(memory_format=torch.channels_last)

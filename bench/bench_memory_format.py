@@ -1,12 +1,12 @@
 """Evaluation passes with the model in the default (NCHW-contiguous) memory format against channels-last, for two input layouts.
 
-Session 8 made `load_checkpoint` return channels-last models, measured with NCHW-contiguous `torch.rand` inputs, and
-expected every evaluation stage to speed up. But the stages do not pass NCHW-contiguous tensors: `pipeline._to_tensor`
-turns the decoded uint8 NHWC arrays into a permuted view, which is already channels-last in memory, and PyTorch runs a
-convolution channels-last when either its input or its weight is. So this times both layouts:
+`load_checkpoint` returns channels-last models. With NCHW-contiguous inputs that makes evaluation faster, but the
+stages do not pass NCHW-contiguous tensors: `robustness_study.data.to_nchw` turns the decoded uint8 NHWC arrays into a
+permuted view, which is already channels-last in memory, and PyTorch runs a convolution channels-last when either its
+input or its weight is. So this times both layouts:
 
 - `nchw`: NCHW-contiguous inputs (`torch.rand`), where the model's format decides the kernel;
-- `stage`: the inputs as the stages build them (`pipeline._to_tensor` of uint8 NHWC images), the layout that matters.
+- `stage`: the inputs as the stages build them (`to_nchw` of uint8 NHWC images), the layout that matters.
 
 For each, on one thread (what a `--backend ray --jobs 2` task has) and for each architecture of the paper zoo:
 
@@ -39,11 +39,10 @@ def main():
     torch.set_num_threads(1); torch.manual_seed(0)
     archs = {'cnn2x16': lambda: CustomCNN(2, 16), 'cnn2x32': lambda: CustomCNN(2, 32), 'cnn3x16': lambda: CustomCNN(3, 16),
              'cnn3x32': lambda: CustomCNN(3, 32), 'vgg': lambda: VGGStyle()}
-    from robustness_study.pipeline import _to_tensor
+    from robustness_study.data import to_nchw
     g = torch.Generator().manual_seed(0)
     inputs = {'nchw': (torch.rand(500, 3, 32, 32, generator=g), torch.rand(200, 3, 32, 32, generator=g)),
-              'stage': tuple(_to_tensor(torch.randint(0, 256, (n, 32, 32, 3), generator=g, dtype=torch.uint8).numpy())
-                             for n in (500, 200))}
+              'stage': tuple(to_nchw(torch.randint(0, 256, (n, 32, 32, 3), generator=g, dtype=torch.uint8)) for n in (500, 200))}
     rows = {}
     print(f'{"arch":8} {"input":6} {"eval contig s":>13} {"eval CL s":>10} {"ratio":>6} {"grad contig s":>13} {"grad CL s":>10} {"ratio":>6} {"max |dlogit|":>12}')
     for name, make in archs.items():

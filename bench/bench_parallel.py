@@ -43,7 +43,7 @@ def result(p):
     return json.loads(out.strip().splitlines()[-1])['s_per_epoch']
 
 def main():
-    ap = argparse.ArgumentParser()
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--steps', type=int, default=12); ap.add_argument('--out', default=str(Path(__file__).parent/'results'/'parallel.json'))
     ap.add_argument('--worker', nargs=2, metavar=('ARCH', 'THREADS'), help=argparse.SUPPRESS)
     a = ap.parse_args()

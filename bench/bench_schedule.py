@@ -1,4 +1,4 @@
-"""Start order of a parallel run (issue 4): replay the measured per-model seconds of a finished run on J slots, in zoo
+"""Start order of a parallel run: replay the measured per-model seconds of a finished run on J slots, in zoo
 order and in `robustness_study.pipeline.schedule` order (largest expected cost first), against a perfect split.
 
     .venv/bin/python bench/bench_schedule.py                      # results/paper/results.csv, 2 slots
@@ -10,11 +10,11 @@ parts of `time.train` and `time.sharpness`, not added). Needs no data and no mod
 Prints a table and writes bench/results/schedule.json.
 """
 from __future__ import annotations
-import argparse, heapq, sys
+import argparse, heapq
 from pathlib import Path
-HERE = Path(__file__).resolve().parent
-sys.path.insert(0, str(HERE))
 from benchio import write_json
+
+HERE = Path(__file__).resolve().parent
 
 def makespan(durations, jobs: int) -> float:
     "Wall time of greedy list scheduling of `durations` (in that order) on `jobs` slots."
@@ -29,7 +29,8 @@ def main(argv=None):
     ap.add_argument('--out', default=str(HERE/'results'/'schedule.json'))
     a = ap.parse_args(argv)
     if a.jobs < 1: raise SystemExit(f'--jobs must be positive, got {a.jobs}')
-    from robustness_study.pipeline import read_results, schedule, STAGE_ORDER, TIMING_PREFIX
+    from robustness_study.pipeline import schedule
+    from robustness_study.results import read_results, STAGE_ORDER, TIMING_PREFIX
     from robustness_study.models import find_config
     df = read_results(a.table)
     cols = [f'{TIMING_PREFIX}{s}' for s in STAGE_ORDER if f'{TIMING_PREFIX}{s}' in df.columns]

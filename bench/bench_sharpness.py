@@ -1,14 +1,15 @@
 """Benchmark `pac_bayes_measures`: seconds per model and the seed-to-seed spread of sigma and sigma' over 5 seeds.
 
-Models: the smallest zoo model by parameter count (CustomCNN(depth=3, width=16), 0.20 M), the issue's 0.55 M CNN
+Models: the smallest zoo model by parameter count (CustomCNN(depth=3, width=16), 0.20 M), the 0.55 M CNN
 (CustomCNN(depth=3, width=32)) and the largest zoo model (VGGStyle, 1.13 M), each trained here with Adam for a few
-epochs on a class-balanced CIFAR-10 subset (plain torch loop; cached in the project cache dir, so reruns skip training).
+epochs on a class-balanced CIFAR-10 subset (plain torch loop; cached under cache_dir('bench_sharpness'), so reruns
+skip training).
 
-Baseline: the issue's seed took ~2 h per model. Its search (the paper-style one of the public implementations: 15
-bisection steps x 10 Monte Carlo draws, each over the whole training set, for sigma and again for sigma') is not run
+Baseline: the original study took about 2 h per model. Its search (the paper-style one of the public implementations:
+15 bisection steps x 10 Monte Carlo draws, each over the whole training set, for sigma and again for sigma') is not run
 here; its cost is extrapolated from the forward throughput measured in the same run, for the study's 30k training set.
 
-Usage:  ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_sharpness.py [--threads 1] [--seeds 5]
+Usage:  ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_sharpness.py [--threads 1] [--seeds 5] [--out bench/results/sharpness.json]
 Writes bench/results/sharpness.json.
 """
 from __future__ import annotations
@@ -17,10 +18,10 @@ from pathlib import Path
 import numpy as np
 import torch
 from torch import nn
-from robustness_study.data import cifar10_subset, cache_dir, to_float
-from robustness_study.models import CustomCNN, VGGStyle, n_params
+from robustness_study.data import cache_dir
+from robustness_study.models import CustomCNN, VGGStyle, n_params, predict
 from robustness_study.metrics.sharpness import pac_bayes_measures
-from benchio import write_json
+from benchio import cifar_tensors, write_json
 
 MODELS = {
     'cnn-d3-w16': lambda: CustomCNN(depth=3, width=16),
@@ -30,10 +31,6 @@ MODELS = {
 N_TRAIN, EPOCHS, BS = 4000, 6, 128
 LR = {'cnn-d3-w16': 2e-3, 'cnn-d3-w32': 2e-3, 'vgg': 1e-3}
 PAPER_STYLE = dict(steps=15, draws=10, m=30000, searches=2)  # the public implementations' search, for the baseline
-
-def train_data():
-    x, y = cifar10_subset(N_TRAIN, seed=0)
-    return to_float(torch.from_numpy(x).permute(0, 3, 1, 2)), torch.from_numpy(y)
 
 def trained(name: str, x: torch.Tensor, y: torch.Tensor) -> tuple[nn.Module, nn.Module]:
     "`(trained model, model at initialisation)`; trains with Adam on (x, y) the first time, then loads from the cache."
@@ -72,8 +69,8 @@ def spread(v):
                 values=[float(a) for a in v])
 
 def main():
-    ap = argparse.ArgumentParser()
-    ap.add_argument('--threads', type=int, default=1, help='torch threads (1: the machine is shared; see README)')
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument('--threads', type=int, default=1, help='torch threads (1: the machine is shared; see bench/README.md)')
     ap.add_argument('--seeds', type=int, default=5)
     ap.add_argument('--models', nargs='*', default=list(MODELS))
     ap.add_argument('--dtypes', nargs='*', default=['float32', 'bfloat16'], help='float32 is the default of pac_bayes_measures')
@@ -81,11 +78,11 @@ def main():
     ap.add_argument('--out', default=str(Path(__file__).parent/'results'/'sharpness.json'))
     args = ap.parse_args()
     torch.set_num_threads(args.threads)
-    x, y = train_data()
+    x, y = cifar_tensors(N_TRAIN, 'train', seed=0)
     rows = []
     for name in args.models:
         model, init = trained(name, x, y)
-        with torch.no_grad(): acc = (model(x).argmax(1) == y).float().mean().item()
+        acc = (predict(model, x).argmax(1) == y).float().mean().item()
         print(f'{name}: {n_params(model):,} parameters, train accuracy {acc:.3f} ({N_TRAIN} examples, {EPOCHS} epochs)', flush=True)
         if args.train_only: continue
         for dt in args.dtypes:

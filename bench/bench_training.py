@@ -6,19 +6,20 @@ constant LR in the plain loop: the schedule costs nothing measurable), channels-
 alternate in rounds in the same process so machine load affects both alike. Goal: fastai >= 90% of the
 plain loop's images/s.
 
-    python bench/bench_training.py [--n 5000] [--rounds 3] [--threads 2] [--out bench/results/training.json]
+    ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_training.py [--n 5000] [--rounds 3] [--threads 2] [--out bench/results/training.json]
 
 Each fastai epoch is a whole `fit_one_cycle(1)`, so its fixed cost per fit (callbacks' before/after_fit, the
 DataLoader's first batch, the empty validation pass) is spread over only n / bs batches: with the default
 n = 5000 (39 batches) it weighs about 6x more than in the paper zoo's 30,000-image epochs.
-`--n 30000 --out bench/results/training-30k.json` measures at the zoo's epoch size. The paper zoo trains with one
-thread per model, two models at a time: `--threads 1 --out bench/results/training-1thread.json` is its configuration.
+`--n 30000 --rounds 2 --out bench/results/training-30k.json` measures at the zoo's epoch size. The paper zoo trains
+with one thread per model, two models at a time: `--n 10000 --threads 1 --out bench/results/training-1thread.json`
+measures that configuration.
 """
-import argparse, time, sys
+import argparse, time
 from pathlib import Path
 import numpy as np, torch
 from torch import nn
-from robustness_study.data import cifar10_subset, cifar_dls, to_float
+from robustness_study.data import cifar10_subset, cifar_dls, to_nchw
 from robustness_study.models import CustomCNN, zoo
 from robustness_study.training import make_learner, set_seed
 from benchio import write_json
@@ -27,12 +28,12 @@ from benchio import write_json
 def plain_epoch(model, x, y, bs, lr):
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
     model.train().to(memory_format=torch.channels_last)
-    xt = torch.from_numpy(x).permute(0, 3, 1, 2); yt = torch.from_numpy(y)
+    xt, yt = torch.from_numpy(x), torch.from_numpy(y)   # uint8 NHWC: each batch is converted as it is drawn, like fastai's
     perm = torch.randperm(len(y)); n = 0
     t = time.perf_counter()
     for i in range(0, len(y) - bs + 1, bs):
         idx = perm[i:i + bs]
-        xb = to_float(xt[idx]).contiguous(memory_format=torch.channels_last)
+        xb = to_nchw(xt[idx]).contiguous(memory_format=torch.channels_last)
         loss = nn.functional.cross_entropy(model(xb), yt[idx])
         opt.zero_grad(); loss.backward(); opt.step(); n += bs
     return n / (time.perf_counter() - t)
@@ -49,7 +50,7 @@ def fastai_epoch(model, x, y, bs, lr):
 
 
 def main():
-    ap = argparse.ArgumentParser(); ap.add_argument('--n', type=int, default=5000); ap.add_argument('--rounds', type=int, default=3)
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0]); ap.add_argument('--n', type=int, default=5000); ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--bs', type=int, default=128)
     ap.add_argument('--out', default=str(Path(__file__).parent/'results'/'training.json'), help='JSON to write')
     a = ap.parse_args(); torch.set_num_threads(a.threads)

@@ -4,10 +4,10 @@
 
 # %% ../nbs/10_analysis.ipynb #b94c9304
 from __future__ import annotations
-import itertools, math
 import numpy as np
 import pandas as pd
 from scipy import stats
+from fastcore.meta import delegates
 
 # %% auto #0
 __all__ = ['METRIC_PREFIXES', 'TRAIN_METRICS', 'BOOKKEEPING', 'FAMILIES', 'metric_columns', 'robustness_columns',
@@ -23,15 +23,16 @@ BOOKKEEPING = ('.n_draws', '.n_examples', '.n_params', '.n_points', '.m', '_eval
 
 def metric_columns(df: pd.DataFrame, # results table
                    min_unique: int = 3, # drop near-constant columns (fewer distinct values)
-                  ) -> list[str]:
+                  ) -> list[str]: # column names, in table order
     "Numeric metric columns (performance, norms, sharpness, average-case, training statistics) that vary across models."
     cols = [c for c in df.columns if (c.startswith(METRIC_PREFIXES) and not c.endswith(BOOKKEEPING)) or c in TRAIN_METRICS]
     return [c for c in cols if pd.api.types.is_numeric_dtype(df[c]) and df[c].nunique(dropna=True) >= min_unique]
 
+# %% ../nbs/10_analysis.ipynb #ba0853bd
 def robustness_columns(df: pd.DataFrame, # results table
-                       scores=('acc_gap', 'rel_robustness', 'nll_gap'), # which robustness definitions
+                       scores: tuple = ('acc_gap', 'rel_robustness', 'nll_gap'), # which robustness definitions
                        sets: list[str] | None = None, # OOD set names (default: every set in the table)
-                      ) -> list[str]:
+                      ) -> list[str]: # column names, in table order
     "Columns `rob.<set>.<score>` for the chosen scores and sets."
     out = []
     for c in df.columns:
@@ -51,23 +52,33 @@ def _signs(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
 
 def kendall_matrix(X: np.ndarray, # (B, n, p) metric values per resample
                    Y: np.ndarray, # (B, n, q) target values per resample
-                  ) -> np.ndarray:
-    "Kendall tau-b between every metric and every target, per resample: (B, p, q)."
+                  ) -> np.ndarray: # (B, p, q); NaN where a column is constant
+    "Kendall tau-b between every metric and every target, per resample."
     sx, vx = _signs(X); sy, vy = _signs(Y)
     num = sx @ sy.transpose(0, 2, 1)
     dx = (sx ** 2) @ vy.transpose(0, 2, 1); dy = vx @ (sy ** 2).transpose(0, 2, 1)
     with np.errstate(invalid='ignore', divide='ignore'): return num / np.sqrt(dx * dy)
 
-def spearman_matrix(X: np.ndarray, Y: np.ndarray) -> np.ndarray:
-    "Spearman rho between every metric and every target, per resample (complete cases per column pair): (B, p, q)."
-    def ranks(A):
-        r = stats.rankdata(np.where(np.isnan(A), np.inf, A), axis=1)
-        return np.where(np.isnan(A), np.nan, r)
-    rx, ry = ranks(X), ranks(Y)
+# %% ../nbs/10_analysis.ipynb #7dc03679
+def _ranks(A: np.ndarray) -> np.ndarray:
+    "Average ranks along axis 1, ignoring missing values (which stay NaN)."
+    r = stats.rankdata(np.where(np.isnan(A), np.inf, A), axis=1)
+    return np.where(np.isnan(A), np.nan, r)
+
+def spearman_matrix(X: np.ndarray, # (B, n, p) metric values per resample
+                    Y: np.ndarray, # (B, n, q) target values per resample
+                   ) -> np.ndarray: # (B, p, q); NaN where a column is constant
+    "Spearman rho between every metric and every target, per resample, on the complete cases of each column pair."
+    rx, ry = _ranks(X), _ranks(Y)
+    gap_x = np.isnan(X).any(axis=(0, 1))                 # metric columns with missing values: re-rank y on their complete cases
     out = np.empty((X.shape[0], X.shape[2], Y.shape[2]))
     for j in range(Y.shape[2]):  # loop over targets only; metrics and resamples are vectorised
-        m = ~np.isnan(rx) & ~np.isnan(ry[:, :, j:j + 1])
-        a = np.where(m, rx, np.nan); b = np.where(m, np.broadcast_to(ry[:, :, j:j + 1], m.shape), np.nan)
+        yj = Y[:, :, j:j + 1]
+        m = ~np.isnan(X) & ~np.isnan(yj)
+        a = _ranks(np.where(m, X, np.nan)) if np.isnan(yj).any() else rx
+        b = np.repeat(ry[:, :, j:j + 1], X.shape[2], axis=2)
+        if gap_x.any(): b[:, :, gap_x] = _ranks(np.where(m[:, :, gap_x], yj, np.nan))
+        a = np.where(m, a, np.nan); b = np.where(m, b, np.nan)
         a = a - np.nanmean(a, 1, keepdims=True); b = b - np.nanmean(b, 1, keepdims=True)
         with np.errstate(invalid='ignore', divide='ignore'):
             out[:, :, j] = np.nansum(a * b, 1) / np.sqrt(np.nansum(a * a, 1) * np.nansum(b * b, 1))
@@ -80,7 +91,7 @@ def correlations(df: pd.DataFrame, # results table
                  n_boot: int = 1000, # bootstrap resamples over models
                  seed: int = 0, # bootstrap seed
                  ci: float = 0.95, # interval coverage
-                ) -> pd.DataFrame:
+                ) -> pd.DataFrame: # one row per (metric, target) pair
     "Long table: Kendall tau and Spearman rho of every (metric, target) pair with bootstrap CIs and p-values."
     metrics = metric_columns(df) if metrics is None else list(metrics)
     targets = robustness_columns(df) if targets is None else list(targets)
@@ -106,12 +117,13 @@ def correlations(df: pd.DataFrame, # results table
     return pd.DataFrame(rows)
 
 # %% ../nbs/10_analysis.ipynb #94888e06
+@delegates(correlations)
 def within_groups(df: pd.DataFrame, # results table
                   by: str, # group by this column, e.g. 'cfg.arch' or 'cfg.depth'
                   min_models: int = 6, # skip groups with fewer models
-                  **kwargs, # passed to `correlations` (metrics, targets, n_boot, seed, ci)
-                 ) -> pd.DataFrame:
-    "`correlations` within each group of `by`, stacked with a `group` column (`by=value`)."
+                  **kwargs, # passed to `correlations`
+                 ) -> pd.DataFrame: # `correlations` rows of every group, with a `group` column (`by=value`)
+    "`correlations` within each group of `by`, skipping groups too small to correlate."
     parts = []
     for v, g in df.groupby(by, dropna=False):
         if len(g) < max(min_models, 4): continue
@@ -119,11 +131,12 @@ def within_groups(df: pd.DataFrame, # results table
     if not parts: raise ValueError(f'no group of {by!r} has at least {max(min_models, 4)} models')
     return pd.concat(parts, ignore_index=True)
 
+# %% ../nbs/10_analysis.ipynb #81fd6cb2
 def reversals(pooled: pd.DataFrame, # output of `correlations` on the whole table
               within: pd.DataFrame, # output of `within_groups`
               stat: str = 'tau', # statistic to compare
               min_abs: float = 0.1, # ignore pooled and within values smaller than this in magnitude
-             ) -> pd.DataFrame:
+             ) -> pd.DataFrame: # one row per reversed pair: pooled value, then the value in each group
     "Pairs whose pooled `stat` has the opposite sign to the `stat` in every group (Simpson's paradox)."
     w = within.pivot_table(index=['metric', 'target'], columns='group', values=stat)
     p = pooled.set_index(['metric', 'target'])[stat].reindex(w.index)
@@ -134,7 +147,7 @@ def reversals(pooled: pd.DataFrame, # output of `correlations` on the whole tabl
 
 # %% ../nbs/10_analysis.ipynb #0d367a40
 def add_study_columns(df: pd.DataFrame, # results table
-                     ) -> pd.DataFrame:
+                     ) -> pd.DataFrame: # a copy with the derived columns (replaced if already there)
     "A copy of `df` with `rob.<attack>.median_l2`, `cfg.group` and `cfg.lr_level` added."
     new = {}
     for a in ('deepfool', 'cw'):
@@ -146,13 +159,14 @@ def add_study_columns(df: pd.DataFrame, # results table
             new['cfg.lr_level'] = df.groupby(['cfg.arch', 'cfg.optimizer'])['cfg.lr'].rank(method='dense').sub(1).astype(int)
     return pd.concat([df.drop(columns=[c for c in new if c in df]), pd.DataFrame(new, index=df.index)], axis=1)
 
+# %% ../nbs/10_analysis.ipynb #25962758
 def study_table(preset: str = 'paper', # results preset folder
                 results: str | None = None, # results root (default: `results/` of the project)
-               ) -> tuple[pd.DataFrame, dict]:
-    "The finished rows of `preset`'s results table with `add_study_columns`, and `{'preset', 'models', 'zoo', 'complete', 'in_flight', 'path', 'run'}`."
+               ) -> tuple[pd.DataFrame, dict]: # finished rows with `add_study_columns`, and facts about the run
+    "The finished rows of `preset`'s table, and `{'preset', 'models', 'zoo', 'complete', 'in_flight', 'path', 'run'}`."
     import json
     from pathlib import Path
-    from robustness_study.pipeline import read_results, STAGE_ORDER, TIMING_PREFIX
+    from robustness_study.results import read_results, STAGE_ORDER, TIMING_PREFIX, LAST_RUN
     from robustness_study.models import zoo
     if results is None:
         from nbdev.config import get_config
@@ -165,7 +179,7 @@ def study_table(preset: str = 'paper', # results preset folder
     in_flight = list(df.loc[~done, 'id'])
     df = add_study_columns(df[done].reset_index(drop=True))
     n_zoo = len(zoo(preset)) if preset in ('paper', 'quick', 'smoke') else len(df)
-    run = path.with_name('run.json')
+    run = path.with_name(LAST_RUN)
     return df, {'preset': preset, 'models': len(df), 'zoo': n_zoo, 'complete': len(df) >= n_zoo, 'in_flight': in_flight, 'path': str(path),
                 'run': json.loads(run.read_text()) if run.exists() else {}}
 
@@ -174,8 +188,8 @@ def granulated_kendall(df: pd.DataFrame, # results table (one row per model)
                        metric: str, # measure column
                        target: str, # robustness (or generalisation) column
                        hparams: list[str], # hyperparameter columns spanning the grid
-                      ) -> dict:
-    "`{'psi.<hparam>': ..., 'Psi': mean}`: Jiang et al.'s granulated Kendall coefficient."
+                      ) -> dict: # `{'psi.<hparam>': ..., 'Psi': mean of the defined psi}`
+    "Jiang et al.'s granulated Kendall coefficient: per-hyperparameter psi and their mean Psi."
     out = {}
     for k in hparams:
         others = [h for h in hparams if h != k]
@@ -196,16 +210,17 @@ FAMILIES = {'natural': ('cifar10_1',), 'corruptions': ('cifar10c',), 'white-box'
 
 def family_of(target: str, # a robustness column `rob.<set>.<score>`
               families: dict = FAMILIES, # family -> set names
-             ) -> str | None:
-    "The OOD family of a robustness column (None if its set is in no family)."
+             ) -> str | None: # the family's name, None if the set is in no family
+    "The OOD family of a robustness column."
     s = target[4:].rpartition('.')[0]
     return next((f for f, sets in families.items() if s in sets), None)
 
+# %% ../nbs/10_analysis.ipynb #9f67fef2
 def worst_case_ranking(corr: pd.DataFrame, # output of `correlations`
                        score: str = 'rel_robustness', # which robustness definition
                        stat: str = 'tau', # 'tau' or 'rho'
                        families: dict = FAMILIES, # family -> set names
-                      ) -> pd.DataFrame:
+                      ) -> pd.DataFrame: # one row per metric: a column per family, `worst`, `worst_family`, `mean`
     "Per metric: mean |tau| per family (averaged over that family's sets), the worst family and its value; sorted best first."
     c = corr[corr.target.str.endswith('.' + score)].copy()
     c['family'] = c.target.map(lambda t: family_of(t, families))
@@ -222,7 +237,7 @@ def composite_cv(df: pd.DataFrame, # results table
                  metrics: list[str] | None = None, # predictor columns (default `metric_columns(df)`)
                  group: str = 'cfg.depth', # hold out all models sharing a value of this column
                  alpha: float = 10.0, # ridge penalty
-                ) -> dict:
+                ) -> dict: # held-out taus, the number of models scored, the single metrics chosen in-fold
     "Held-out Kendall tau of a ridge composite vs the best single metric (chosen in-fold), with grouped CV."
     from sklearn.linear_model import Ridge
     metrics = metric_columns(df) if metrics is None else list(metrics)
@@ -249,20 +264,23 @@ def composite_cv(df: pd.DataFrame, # results table
             'tau_composite': tau(pred_c), 'tau_best_single': tau(pred_s), 'single_metrics_chosen': sorted(set(chosen))}
 
 # %% ../nbs/10_analysis.ipynb #95a9036a
-def verdict(tau: float, lo: float, hi: float, # statistic and its confidence interval
+def verdict(tau: float, # the statistic
+            lo: float, # lower end of its confidence interval
+            hi: float, # upper end of its confidence interval
             moderate: float = 0.3, # |tau| needed for "supported"
-           ) -> str:
-    "'supported', 'weak' or 'not supported' (see above); 'n/a' when tau is undefined."
+           ) -> str: # 'supported', 'weak', 'not supported', or 'n/a' when tau is undefined
+    "Grade a correlation against a stated strength (see above)."
     if any(map(np.isnan, (tau, lo, hi))): return 'n/a'
     if lo <= 0 <= hi: return 'not supported'
     return 'supported' if abs(tau) >= moderate else 'weak'
 
+# %% ../nbs/10_analysis.ipynb #f3d04733
 def claim_table(corr: pd.DataFrame, # output of `correlations`
                 metrics: list[str], # the claim's metrics (missing ones are ignored)
                 targets: list[str], # the claim's robustness columns (missing ones are ignored)
                 moderate: float = 0.3, # passed to `verdict`
-               ) -> pd.DataFrame:
-    "The claim's rows of `corr` with a `verdict` column."
+               ) -> pd.DataFrame: # the claim's rows of `corr` with a `verdict` column
+    "Verdict on every (metric, target) pair of a stated finding."
     c = corr[corr.metric.isin(metrics) & corr.target.isin(targets)].copy()
     c['verdict'] = [verdict(t, l, h, moderate) for t, l, h in zip(c.tau, c.tau_lo, c.tau_hi)]
     return c[['metric', 'target', 'n', 'tau', 'tau_lo', 'tau_hi', 'p_tau', 'verdict']].reset_index(drop=True)
@@ -275,7 +293,7 @@ def study_answer(df: pd.DataFrame, # results table (with `add_study_columns`)
                  moderate: float = 0.3, # |tau| a holistic metric must keep on every family ("Only moderately")
                  strong: float = 0.5, # |tau| on every family for a plain "Yes"
                  n_boot: int = 1000, # bootstrap resamples when `corr` is computed here
-                ) -> dict:
+                ) -> dict: # `best`, `worst_tau`, `worst_family`, `holds`, `grade`, `ranking`, `cv`, `families`, `sentence`
     "Worst-case ranking, per-family composite vs best single metric, and a one-sentence answer."
     if corr is None: corr = correlations(df, targets=robustness_columns(df, scores=(score,)), n_boot=n_boot)
     rank = worst_case_ranking(corr, score=score)
@@ -305,10 +323,11 @@ def study_answer(df: pd.DataFrame, # results table (with `add_study_columns`)
 # %% ../nbs/10_analysis.ipynb #1825f05b
 def heatmap(corr: pd.DataFrame, # output of `correlations`
             stat: str = 'tau', # column to show
-            metrics=None, targets=None, # optional orderings/subsets
-            ax=None, # matplotlib axes
-            annotate: bool = True, # write values in cells
-           ):
+            metrics: list[str] | None = None, # rows, in this order (default: every metric, sorted)
+            targets: list[str] | None = None, # columns, in this order (default: every target, sorted)
+            ax=None, # matplotlib axes (default: a new figure)
+            annotate: bool = True, # write values in cells (up to 600 cells)
+           ): # the matplotlib figure
     "Heatmap of a correlation statistic, metrics as rows, targets as columns."
     import matplotlib.pyplot as plt
     p = corr.pivot_table(index='metric', columns='target', values=stat)
@@ -324,9 +343,13 @@ def heatmap(corr: pd.DataFrame, # output of `correlations`
     ax.figure.colorbar(im, ax=ax, fraction=0.03, label=stat)
     return ax.figure
 
-def scatter(df: pd.DataFrame, metric: str, target: str, # columns
+# %% ../nbs/10_analysis.ipynb #6d7e981c
+def scatter(df: pd.DataFrame, # results table
+            metric: str, # column on the x axis
+            target: str, # robustness column on the y axis
             hue: str = 'cfg.optimizer', # colour by this column
-            ax=None):
+            ax=None, # matplotlib axes (default: a new figure)
+           ): # the matplotlib figure
     "Scatter of one metric against one robustness column, coloured by a hyperparameter, with tau in the title."
     import matplotlib.pyplot as plt
     if ax is None: _, ax = plt.subplots(figsize=(4, 3))

@@ -4,16 +4,17 @@
 
 # %% ../nbs/04_attacks.ipynb #be39b6c5
 from __future__ import annotations
-import contextlib, hashlib, json, math
+import hashlib, json, math
 import torch
 import torch.nn.functional as F
 from torch import nn
+from .models import eval_mode, model_device, predict
 
 # %% auto #0
-__all__ = ['ATTACKS', 'ATTACK_DEFAULTS', 'ATTACK_NORMS', 'ATTACKS_VERSION', 'attack_params', 'eval_mode', 'deepfool',
-           'run_attack', 'perturbation_norms', 'logit_margins', 'attack_report', 'attack_key', 'cached_attack']
+__all__ = ['ATTACKS', 'ATTACK_DEFAULTS', 'ATTACK_NORMS', 'ATTACKS_VERSION', 'attack_params', 'deepfool', 'run_attack',
+           'perturbation_norms', 'logit_margins', 'attack_report', 'attack_key', 'cached_attack']
 
-# %% ../nbs/04_attacks.ipynb #43a66bf1
+# %% ../nbs/04_attacks.ipynb #7608b840
 ATTACKS = ('fgsm', 'bim', 'pgd', 'deepfool', 'cw', 'square', 'transfer')
 
 ATTACK_DEFAULTS = {
@@ -31,6 +32,7 @@ ATTACK_NORMS = {'fgsm': 'Linf', 'bim': 'Linf', 'pgd': 'Linf', 'deepfool': 'L2', 
 _POSITIVE = ('eps', 'alpha', 'c', 'lr')
 _COUNTS = ('steps', 'n_queries')
 
+# %% ../nbs/04_attacks.ipynb #52fe0ce5
 def attack_params(name: str, # one of `ATTACKS`
                   **params, # budget overrides; unknown keys are an error
                  ) -> dict:
@@ -56,22 +58,7 @@ def attack_params(name: str, # one of `ATTACKS`
         raise ValueError("transfer needs surrogate=<nn.Module>: the model the PGD examples are crafted on")
     return p
 
-# %% ../nbs/04_attacks.ipynb #e4cadd72
-@contextlib.contextmanager
-def eval_mode(*models: nn.Module):
-    "Context: models in `eval()` with frozen parameters; training flags and `requires_grad` are restored on exit."
-    saved = [([(m, m.training) for m in model.modules()], [(p, p.requires_grad) for p in model.parameters()]) for model in models]
-    try:
-        for model in models:
-            model.eval()
-            for p in model.parameters(): p.requires_grad_(False)
-        yield
-    finally:
-        for mods, params in saved:
-            for m, t in mods: m.train(t)
-            for p, r in params: p.requires_grad_(r)
-
-# %% ../nbs/04_attacks.ipynb #b36c47a9
+# %% ../nbs/04_attacks.ipynb #0f75f502
 def _forward(model, x):
     "Logits of `x` with the graph kept for input gradients."
     x = x.detach().requires_grad_(True)
@@ -89,7 +76,27 @@ def _other_classes(y, K):
     k = torch.arange(K, device=y.device).expand(len(y), K)
     return k[k != y[:, None]].view(len(y), K - 1)
 
+# %% ../nbs/04_attacks.ipynb #05b6a758
+def _candidates(f, y, n_candidates):
+    "Target classes per row `(b, m)`: every class but `y`, or the `n_candidates` other classes with the largest logits `f`."
+    K = f.shape[1]
+    if y.min() < 0 or y.max() >= K: raise ValueError(f'labels must be in [0, {K}), got range [{int(y.min())}, {int(y.max())}]')
+    if n_candidates is not None and n_candidates < K - 1:  # the reference code's `num_classes`: top classes of the clean logits
+        return f.detach().scatter(1, y[:, None], -math.inf).topk(n_candidates, 1).indices
+    return _other_classes(y, K)
+
+def _closest_step(f, w, y, cand, tiny):
+    "DeepFool's step per row, flattened `(b, D)`: to the closest linearised boundary among `cand`, `|f'_l| / ||w'_l||^2 w'_l`."
+    fk = f.gather(1, cand) - f.gather(1, y[:, None])                # f'_k, (b, m)
+    w = w.flatten(2)                                                # w'_k, (b, m, D)
+    wn = w.norm(dim=2)                                              # ||w'_k||
+    l = (fk.abs() / (wn + tiny)).argmin(1)                          # closest linearised boundary
+    ar = torch.arange(len(y), device=f.device)
+    return (fk[ar, l].abs() / (wn[ar, l] ** 2 + tiny))[:, None] * w[ar, l]
+
+# %% ../nbs/04_attacks.ipynb #4a5838ce
 def _deepfool_batch(model, x, y, steps, overshoot, overshoot_on, n_candidates):
+    "DeepFool on one batch on the model's device: `(adversarial images, steps taken per image)`."
     n = len(x)
     xa, r_tot = x.clone(), torch.zeros_like(x) if overshoot_on == 'total' else None
     active = torch.ones(n, dtype=torch.bool, device=x.device)
@@ -99,12 +106,7 @@ def _deepfool_batch(model, x, y, steps, overshoot, overshoot_on, n_candidates):
         idx = active.nonzero().squeeze(1)
         if not len(idx): break
         xg, f = _forward(model, xa[idx])
-        if cand is None:  # first step: idx is the whole batch
-            K = f.shape[1]
-            if y.min() < 0 or y.max() >= K: raise ValueError(f'labels must be in [0, {K}), got range [{int(y.min())}, {int(y.max())}]')
-            cand = _other_classes(y, K)
-            if n_candidates is not None and n_candidates < K - 1:  # the reference code's `num_classes`: top classes of the clean logits
-                cand = f.detach().scatter(1, y[:, None], -math.inf).topk(n_candidates, 1).indices
+        if cand is None: cand = _candidates(f, y, n_candidates)      # first step: idx is the whole batch
         still = f.detach().argmax(1) == y[idx]                      # not fooled yet
         active[idx[~still]] = False
         if not still.any(): continue
@@ -117,12 +119,7 @@ def _deepfool_batch(model, x, y, steps, overshoot, overshoot_on, n_candidates):
         w = _margin_grads(xg, f, yi, cand[idx])
         f = f.detach()
         if keep is not None: idx, yi, f, w = idx[keep], yi[keep], f[keep], w[keep]
-        fk = f.gather(1, cand[idx]) - f.gather(1, yi[:, None])          # f'_k, (b, m)
-        w = w.flatten(2)                                                # w'_k, (b, m, D)
-        wn = w.norm(dim=2)                                              # ||w'_k||
-        l = (fk.abs() / (wn + tiny)).argmin(1)                          # closest linearised boundary
-        ar = torch.arange(len(idx), device=x.device)
-        r = ((fk[ar, l].abs() / (wn[ar, l] ** 2 + tiny))[:, None] * w[ar, l]).view_as(xa[idx])
+        r = _closest_step(f, w, yi, cand[idx], tiny).view_as(xa[idx])
         old = xa[idx] if r_tot is None else r_tot[idx]
         if r_tot is None: new = xa[idx] = (old + (1 + overshoot) * r).clamp(0, 1)
         else:
@@ -132,7 +129,9 @@ def _deepfool_batch(model, x, y, steps, overshoot, overshoot_on, n_candidates):
         active[idx[(new == old).flatten(1).all(1)]] = False           # fixed point in floating point: stop
     return xa, n_steps
 
+# %% ../nbs/04_attacks.ipynb #fed8009d
 def _check_xy(x, y):
+    "Validate clean images (float NCHW in [0, 1]) and integer labels; labels come back as int64."
     if not isinstance(x, torch.Tensor) or not x.is_floating_point(): raise ValueError(f'x must be a float tensor, got {type(x).__name__} {getattr(x, "dtype", "")}')
     if x.ndim != 4: raise ValueError(f'x must be (N, C, H, W), got shape {tuple(x.shape)}')
     if not isinstance(y, torch.Tensor) or y.dtype not in (torch.int64, torch.int32, torch.int16, torch.uint8):
@@ -140,10 +139,6 @@ def _check_xy(x, y):
     if y.shape != (len(x),): raise ValueError(f'y must have shape ({len(x)},) to match x, got {tuple(y.shape)}')
     if len(x) and (not torch.isfinite(x).all() or x.min() < 0 or x.max() > 1): raise ValueError('x must hold finite pixel values in [0, 1]')
     return x, y.long()
-
-def _device(model, x):
-    p = next(model.parameters(), None)
-    return p.device if p is not None else x.device
 
 # %% ../nbs/04_attacks.ipynb #3effc390
 def deepfool(model: nn.Module, # classifier taking images in [0, 1]
@@ -160,17 +155,18 @@ def deepfool(model: nn.Module, # classifier taking images in [0, 1]
     p = attack_params('deepfool', steps=steps, overshoot=overshoot, overshoot_on=overshoot_on, n_candidates=n_candidates)
     if not (isinstance(batch_size, int) and batch_size >= 1): raise ValueError(f'batch_size must be a positive integer, got {batch_size!r}')
     x, y = _check_xy(x, y)
-    dev = _device(model, x)
+    dev = model_device(model)
     out, n_steps = x.clone(), torch.zeros(len(x), dtype=torch.long)
-    with eval_mode(model):
+    with eval_mode(model, freeze=True):
         for s in range(0, len(x), batch_size):
             xb, yb = x[s:s + batch_size].to(dev), y[s:s + batch_size].to(dev)
             adv, ns = _deepfool_batch(model, xb, yb, p['steps'], p['overshoot'], p['overshoot_on'], p['n_candidates'])
             out[s:s + batch_size], n_steps[s:s + batch_size] = adv.to(out), ns.cpu()
     return (out, n_steps) if return_steps else out
 
-# %% ../nbs/04_attacks.ipynb #40200aa3
+# %% ../nbs/04_attacks.ipynb #73054665
 def _torchattack(name, model, p, seed):
+    "The torchattacks object for attack `name` with parameters `p` on `model`."
     import torchattacks
     if name == 'fgsm': return torchattacks.FGSM(model, eps=p['eps'])
     if name == 'bim': return torchattacks.BIM(model, eps=p['eps'], alpha=p['alpha'], steps=p['steps'])
@@ -180,8 +176,11 @@ def _torchattack(name, model, p, seed):
                                                     p_init=p['p_init'], loss='margin', resc_schedule=True, seed=seed)
     raise ValueError(name)
 
-def _chunk_seed(seed, i): return (seed * 1_000_003 + i) % 2**31
+def _chunk_seed(seed, i):
+    "Seed of chunk `i` of an attack run with `seed`."
+    return (seed * 1_000_003 + i) % 2**31
 
+# %% ../nbs/04_attacks.ipynb #98d6f681
 def run_attack(model: nn.Module, # target classifier taking images in [0, 1]
                x: torch.Tensor, # clean images (N, C, H, W) in [0, 1]
                y: torch.Tensor, # true labels (N,)
@@ -190,7 +189,7 @@ def run_attack(model: nn.Module, # target classifier taking images in [0, 1]
                seed: int = 0, # seeds PGD's random start, Square's search, ...
                **params, # budget overrides (see `ATTACK_DEFAULTS`); 'transfer' needs `surrogate=`
               ) -> torch.Tensor: # adversarial images, same shape, in [0, 1]
-    "Run the attack `name` on `(x, y)`; models in eval mode (restored afterwards), seeded, batched."
+    "Run the attack `name` on `(x, y)`; models in eval mode with frozen weights (restored afterwards), seeded, batched."
     p = attack_params(name, **params)
     if not (isinstance(batch_size, int) and batch_size >= 1): raise ValueError(f'batch_size must be a positive integer, got {batch_size!r}')
     if not isinstance(seed, int): raise ValueError(f'seed must be an int, got {seed!r}')
@@ -198,10 +197,10 @@ def run_attack(model: nn.Module, # target classifier taking images in [0, 1]
     if name == 'deepfool': return deepfool(model, x, y, batch_size=batch_size, **p)
     surrogate = p.pop('surrogate', None)
     target = surrogate if name == 'transfer' else model
-    dev = _device(target, x)
+    dev = model_device(target)
     out = x.clone()
     if not len(x): return out
-    with eval_mode(model, *([surrogate] if surrogate is not None else [])), \
+    with eval_mode(model, *([surrogate] if surrogate is not None else []), freeze=True), \
          torch.random.fork_rng(devices=[dev.index or 0] if dev.type == 'cuda' else []):
         torch.manual_seed(seed)
         atk = _torchattack(name, target, p, seed)
@@ -211,7 +210,7 @@ def run_attack(model: nn.Module, # target classifier taking images in [0, 1]
             out[s:s + batch_size] = adv.detach().to(out).clamp(0, 1)
     return out
 
-# %% ../nbs/04_attacks.ipynb #c1c062d0
+# %% ../nbs/04_attacks.ipynb #f184be32
 def perturbation_norms(x: torch.Tensor, # clean images (N, ...)
                        x_adv: torch.Tensor, # adversarial images, same shape
                       ) -> tuple[torch.Tensor, torch.Tensor]: # per-image L2 and Linf norms of `x_adv - x`
@@ -220,22 +219,18 @@ def perturbation_norms(x: torch.Tensor, # clean images (N, ...)
     d = (x_adv - x).flatten(1).float()
     return d.norm(dim=1), d.abs().amax(dim=1)
 
-@torch.no_grad()
 def logit_margins(model: nn.Module, # classifier
                   x: torch.Tensor, # images (N, C, H, W)
                   y: torch.Tensor, # labels (N,)
                   batch_size: int = 256, # images per forward pass
                  ) -> torch.Tensor: # (N,) on CPU: f_y - max_{k != y} f_k; > 0 means correctly classified
-    "Logit margin of the true class, in eval mode (restored afterwards)."
-    dev = _device(model, x)
-    out = []
-    with eval_mode(model):
-        for s in range(0, len(x), batch_size):
-            f, yb = model(x[s:s + batch_size].to(dev)).float(), y[s:s + batch_size].to(dev).long()
-            fy = f.gather(1, yb[:, None]).squeeze(1)
-            out.append((fy - f.scatter(1, yb[:, None], -math.inf).amax(1)).cpu())
-    return torch.cat(out) if out else torch.zeros(0)
+    "Logit margin of the true class, from the logits of `predict` (eval mode, restored afterwards)."
+    if not len(x): return torch.zeros(0)
+    f, y = predict(model, x, batch_size), torch.as_tensor(y).cpu().long()
+    fy = f.gather(1, y[:, None]).squeeze(1)
+    return fy - f.scatter(1, y[:, None], -math.inf).amax(1)
 
+# %% ../nbs/04_attacks.ipynb #c6cc6e5d
 def attack_report(model: nn.Module, # attacked (target) model
                   x: torch.Tensor, # clean images
                   y: torch.Tensor, # true labels
@@ -255,7 +250,7 @@ def attack_report(model: nn.Module, # attacked (target) model
                 success_rate=fooled.sum().item() / clean.sum().item() if clean.any() else math.nan,
                 median_l2=med(l2), median_linf=med(linf))
 
-# %% ../nbs/04_attacks.ipynb #a9f330d8
+# %% ../nbs/04_attacks.ipynb #0b5b2f4c
 ATTACKS_VERSION = 1  # bump when a change to this module changes adversarial images
 
 def attack_key(model_id: str, # id of the attacked model (zoo config id)
@@ -278,6 +273,7 @@ def attack_key(model_id: str, # id of the attacked model (zoo config id)
                 seed=seed, data=data, shape=list(x.shape), version=ATTACKS_VERSION, torchattacks=torchattacks.__version__)
     return hashlib.sha256(json.dumps(body, sort_keys=True).encode()).hexdigest()
 
+# %% ../nbs/04_attacks.ipynb #e3035dd7
 def cached_attack(model: nn.Module, # target model
                   x: torch.Tensor, # clean images
                   y: torch.Tensor, # labels

@@ -4,18 +4,25 @@
 
 # %% ../nbs/08_average_case.ipynb #d7e181fe
 from __future__ import annotations
-import contextlib, math
+import math
+from typing import TYPE_CHECKING
 import numpy as np
 import torch
+from fastcore.meta import delegates
 from torch import nn
 from torch.quasirandom import SobolEngine
+from .data import to_nchw
+from .models import eval_mode, model_device
+if TYPE_CHECKING: import pandas as pd
 
 # %% auto #0
-__all__ = ['METHODS', 'mvn_cdf', 'eval_mode', 'gaussian_noise', 'margins_and_grads', 'mean_margins', 'z_and_cov', 'mv_sigmoid',
-           'binom_ci', 'p_robust', 'class_robustness', 'avgcase_metrics']
+__all__ = ['METHODS', 'mvn_cdf', 'gaussian_noise', 'margins_and_grads', 'mean_margins', 'z_and_cov', 'mv_sigmoid', 'binom_ci',
+           'p_robust', 'class_robustness', 'avgcase_metrics']
 
-# %% ../nbs/08_average_case.ipynb #88589a2c
-def _genz_order(b: torch.Tensor, cov: torch.Tensor):
+# %% ../nbs/08_average_case.ipynb #ccbb64e0
+def _genz_order(b: torch.Tensor, # upper limits (B, m), float64
+                cov: torch.Tensor, # covariance matrices (B, m, m), float64
+               ) -> tuple: # permutation (B, m) and the Cholesky factor with rows in that order (B, m, m)
     "Genz-Bretz variable prioritisation for upper limits `b` (B, m): permutation and the permuted Cholesky factor."
     B, m = b.shape
     L = torch.zeros(B, m, m, dtype=cov.dtype)          # rows: original variables, columns: elimination steps
@@ -40,7 +47,14 @@ def _genz_order(b: torch.Tensor, cov: torch.Tensor):
         s = s - col * col
     return perm, L.gather(1, perm[:, :, None].expand(B, m, m))
 
-def _genz_integrate(b, L, n_points, n_scrambles, seed, dtype):
+# %% ../nbs/08_average_case.ipynb #985eb0b5
+def _genz_integrate(b: torch.Tensor, # upper limits (B, m), float64, already in the order of `_genz_order`
+                    L: torch.Tensor, # the matching Cholesky factors (B, m, m) from `_genz_order`
+                    n_points: int, # Sobol points per scrambling
+                    n_scrambles: int, # independent scramblings
+                    seed: int, # scrambling seed
+                    dtype: torch.dtype, # precision of the integrand
+                   ) -> tuple: # estimates (B,) and their standard errors across scramblings (B,), float64
     "Eq. (4) for same-dimension problems (limits and Cholesky factor already reordered): mean and s.e. over scramblings."
     B, m = b.shape
     d = max(m - 1, 1)
@@ -60,28 +74,18 @@ def _genz_integrate(b, L, n_points, n_scrambles, seed, dtype):
     est = f.to(torch.float64).view(B, n_scrambles, n_points).mean(-1)
     return est.mean(1), (est.std(1) / math.sqrt(n_scrambles) if n_scrambles > 1 else torch.zeros(B, dtype=torch.float64))
 
-def mvn_cdf(z: torch.Tensor, # upper limits, shape (B, m); +inf drops a variable, -inf gives 0
-            cov: torch.Tensor, # covariance matrices, shape (B, m, m), symmetric positive definite
-            n_points: int = 2048, # Sobol points per scrambling (the starting number when `tol` is set)
-            n_scrambles: int = 1, # independent scramblings (>= 2 for an error estimate; `tol` needs >= 4)
-            tol: float | None = None, # adaptive: double the points of each problem until 3 standard errors <= tol
-            max_points: int = 2**16, # adaptive: cap on the points per scrambling
-            ridge: float = 0.0, # added to the diagonal before the positive-definiteness check
-            drop_z: float = 8.0, # variables with z_j / sd_j above this are dropped (error <= m * Phi(-drop_z))
-            seed: int = 0, # scrambling seed
-            dtype: torch.dtype = torch.float32, # precision of the QMC integrand (the ordering always uses float64)
-            return_error: bool = False, # also return the standard error across scramblings
-           ) -> torch.Tensor: # P[X <= z] for X ~ N(0, cov), shape (B,) (and the standard error)
-    "Batched multivariate normal CDF: Genz separation of variables, variable reordering, scrambled Sobol points."
+# %% ../nbs/08_average_case.ipynb #2f9ecdc8
+def _mvn_prepare(z: torch.Tensor, # upper limits (B, m), any device
+                 cov: torch.Tensor, # covariance matrices (B, m, m)
+                 ridge: float, # added to the diagonal before the positive-definiteness check
+                ) -> tuple: # z and cov as float64 CPU tensors, and the dtype of the result
+    "Check the limits and covariances of `mvn_cdf` and bring them to the CPU in float64."
     z, cov = torch.as_tensor(z), torch.as_tensor(cov)
     if z.ndim != 2: raise ValueError(f'z must have shape (batch, m), got {tuple(z.shape)}')
     B, m = z.shape
     if tuple(cov.shape) != (B, m, m): raise ValueError(f'cov must have shape {(B, m, m)}, got {tuple(cov.shape)}')
-    if n_points < 1 or n_scrambles < 1: raise ValueError('n_points and n_scrambles must be positive')
-    if return_error and n_scrambles < 2: raise ValueError('return_error needs n_scrambles >= 2')
-    if tol is not None and n_scrambles < 4: raise ValueError('tol needs n_scrambles >= 4 (for the error estimate)')
     out_dtype = z.dtype if z.is_floating_point() else torch.float32
-    z, cov = z.detach().to(torch.float64), cov.detach().to(torch.float64)
+    z, cov = z.detach().to('cpu', torch.float64), cov.detach().to('cpu', torch.float64)
     if torch.isnan(z).any(): raise ValueError('z contains NaN')
     if not torch.isfinite(cov).all(): raise ValueError('cov contains non-finite values')
     if not torch.allclose(cov, cov.mT, atol=1e-6, rtol=1e-6): raise ValueError('cov must be symmetric')
@@ -92,6 +96,14 @@ def mvn_cdf(z: torch.Tensor, # upper limits, shape (B, m); +inf drops a variable
     if bad.any():
         bad = torch.nonzero(bad).flatten().tolist()
         raise ValueError(f'covariance is not positive definite for batch entries {bad[:10]}; pass ridge > 0 (e.g. 1e-5)')
+    return z, cov, out_dtype
+
+# %% ../nbs/08_average_case.ipynb #a8bfccea
+def _mvn_groups(z: torch.Tensor, cov: torch.Tensor, # float64 CPU limits (B, m) and covariances (B, m, m), from `_mvn_prepare`
+                n_points: int, n_scrambles: int, tol: float | None, max_points: int, drop_z: float, seed: int, dtype: torch.dtype, # as in `mvn_cdf`
+               ) -> tuple: # probabilities and standard errors (B,), float64
+    "Drop the never-binding variables, then order and integrate the problems in groups of equal remaining dimension."
+    B, m = z.shape
     p, se = torch.ones(B, dtype=torch.float64), torch.zeros(B, dtype=torch.float64)
     # variables with z_j / sd_j > drop_z are never binding: dropping them changes P by at most m * Phi(-drop_z)
     drop = z / torch.diagonal(cov, dim1=1, dim2=2).sqrt() > drop_z
@@ -117,51 +129,78 @@ def mvn_cdf(z: torch.Tensor, # upper limits, shape (B, m); +inf drops a variable
             todo = todo[3 * ss > tol]
             npts *= 2
             if npts > max_points: break
+    return p, se
+
+# %% ../nbs/08_average_case.ipynb #01e7e586
+def mvn_cdf(z: torch.Tensor, # upper limits, shape (B, m); +inf drops a variable, -inf gives 0
+            cov: torch.Tensor, # covariance matrices, shape (B, m, m), symmetric positive definite
+            n_points: int = 2048, # Sobol points per scrambling (the starting number when `tol` is set)
+            n_scrambles: int = 1, # independent scramblings (>= 2 for an error estimate; `tol` needs >= 4)
+            tol: float | None = None, # adaptive: double the points of each problem until 3 standard errors <= tol
+            max_points: int = 2**16, # adaptive: cap on the points per scrambling
+            ridge: float = 0.0, # added to the diagonal before the positive-definiteness check
+            drop_z: float = 8.0, # variables with z_j / sd_j above this are dropped (error <= m * Phi(-drop_z))
+            seed: int = 0, # scrambling seed
+            dtype: torch.dtype = torch.float32, # precision of the QMC integrand (the ordering always uses float64)
+            return_error: bool = False, # also return the standard error across scramblings
+           ) -> torch.Tensor: # P[X <= z] for X ~ N(0, cov), shape (B,), on the CPU (and the standard error)
+    "Batched multivariate normal CDF: Genz separation of variables, variable reordering, scrambled Sobol points."
+    if n_points < 1 or n_scrambles < 1: raise ValueError('n_points and n_scrambles must be positive')
+    if return_error and n_scrambles < 2: raise ValueError('return_error needs n_scrambles >= 2')
+    if tol is not None and n_scrambles < 4: raise ValueError('tol needs n_scrambles >= 4 (for the error estimate)')
+    z, cov, out_dtype = _mvn_prepare(z, cov, ridge)
+    p, se = _mvn_groups(z, cov, n_points, n_scrambles, tol, max_points, drop_z, seed, dtype)
     p = p.clamp(0, 1).to(out_dtype)
     return (p, se.to(out_dtype)) if return_error else p
 
-# %% ../nbs/08_average_case.ipynb #1c41958c
-@contextlib.contextmanager
-def eval_mode(model: nn.Module):
-    "Put `model` in eval mode for the block and restore every submodule's previous mode afterwards."
-    modes = [(m, m.training) for m in model.modules()]
-    model.eval()
-    try: yield model
-    finally:
-        for m, t in modes: m.training = t
+# %% ../nbs/08_average_case.ipynb #eaa922c9
+def _model_dtype(model: nn.Module, # a network
+                ) -> torch.dtype: # the dtype of its first floating-point parameter (float32 without one)
+    "The dtype a model computes in: points and noise are cast to it."
+    return next((p.dtype for p in model.parameters() if p.is_floating_point()), torch.float32)
 
 def _cl(x): return x.contiguous(memory_format=torch.channels_last) if x.ndim == 4 else x  # faster CPU convolutions
 
-def _others(target, C):
+def _others(target: torch.Tensor, # class t per point (B,)
+            C: int, # number of classes
+           ) -> torch.Tensor:
     "Indices of the C-1 classes other than `target`, in increasing order, shape (B, C-1)."
-    ar = torch.arange(C)
+    ar = torch.arange(C, device=target.device)
     return ar.expand(len(target), C)[ar[None] != target[:, None]].view(len(target), C - 1)
 
-def _margins(f, t):
+def _margins(f: torch.Tensor, # logits (B, C)
+             t: torch.Tensor, # class t per point (B,)
+            ) -> torch.Tensor:
     "g_i = f_t - f_i for the classes i != t, shape (B, C-1)."
     return f.gather(1, t[:, None]) - f.gather(1, _others(t, f.shape[1]))
 
+# %% ../nbs/08_average_case.ipynb #14e4c63a
 def gaussian_noise(shape: tuple, # (B, ...) shape of the points
                    n: int, # noisy copies per point
                    sigma: float, # standard deviation
-                   gen: torch.Generator | None = None, # random source
+                   gen: torch.Generator | None = None, # random source (a CPU generator)
                    kind: str = 'iid', # 'iid', 'antithetic' (pairs +e, -e) or 'sobol' (scrambled Sobol through the inverse normal CDF)
+                   dtype: torch.dtype = torch.float32, # dtype of the result (drawn in float64 for float64, else in float32)
+                   device: torch.device | str | None = None, # device of the result (drawn on the CPU, then moved)
                   ) -> torch.Tensor: # (B, n, ...) noise
     "Gaussian noise `N(0, sigma^2 I)` for `n` copies of each of `B` points."
     B, rest = shape[0], tuple(shape[1:])
-    if kind == 'iid': return sigma * torch.randn(B, n, *rest, generator=gen)
-    if kind == 'antithetic':
+    gdt = torch.float64 if dtype == torch.float64 else torch.float32
+    if kind == 'iid': e = torch.randn(B, n, *rest, generator=gen, dtype=gdt)
+    elif kind == 'antithetic':
         if n % 2: raise ValueError(f"noise='antithetic' needs an even number of samples, got {n}")
-        e = torch.randn(B, n // 2, *rest, generator=gen)
-        return sigma * torch.cat([e, -e], 1)
-    if kind == 'sobol':
+        e = torch.randn(B, n // 2, *rest, generator=gen, dtype=gdt)
+        e = torch.cat([e, -e], 1)
+    elif kind == 'sobol':
         D = math.prod(rest)
         if D > SobolEngine.MAXDIM: raise ValueError(f"noise='sobol' supports at most {SobolEngine.MAXDIM} dimensions per point, got {D}")
         seed = int(torch.randint(0, 2**31 - 1, (1,), generator=gen))
-        u = SobolEngine(D, scramble=True, seed=seed).draw(B * n)
-        return sigma * torch.special.ndtri(u.clamp(1e-7, 1 - 1e-7)).view(B, n, *rest)
-    raise ValueError(f"noise must be 'iid', 'antithetic' or 'sobol', got {kind!r}")
+        u = SobolEngine(D, scramble=True, seed=seed).draw(B * n, dtype=gdt)
+        e = torch.special.ndtri(u.clamp(1e-7, 1 - 1e-7)).view(B, n, *rest)
+    else: raise ValueError(f"noise must be 'iid', 'antithetic' or 'sobol', got {kind!r}")
+    return (sigma * e).to(device=device, dtype=dtype)
 
+# %% ../nbs/08_average_case.ipynb #0ded5741
 def margins_and_grads(model: nn.Module, # classifier returning logits
                       x: torch.Tensor, # points (B, ...) in [0, 1]
                       target: torch.Tensor | None = None, # class t per point (default: the clean prediction)
@@ -170,19 +209,21 @@ def margins_and_grads(model: nn.Module, # classifier returning logits
                       noise: str = 'iid', # noise kind, see `gaussian_noise`
                       gen: torch.Generator | None = None, # random source
                       batch_size: int = 256, # images per forward/backward pass
-                     ) -> tuple: # g (B, C-1), grad g (B, C-1, D), target (B,)
+                     ) -> tuple: # g (B, C-1), grad g (B, C-1, D), target (B,): on the model's device, in its dtype
     "Margins `g_i = f_t - f_i` and their input gradients, at `x` or averaged over noisy copies: C-1 batched VJPs per chunk."
+    dev, dt = model_device(model), _model_dtype(model)
+    x = x.detach().to(dev, dt)
     gs, Gs, ts = [], [], []
     n = max(n_samples, 1)
     per = max(1, batch_size // n)
     with eval_mode(model), torch.enable_grad():
         for s in range(0, len(x), per):
-            xb = x[s:s + per].detach()
-            tb = None if target is None else target[s:s + per]
+            xb = x[s:s + per]
+            tb = None if target is None else target[s:s + per].to(dev)
             if tb is None and n_samples:
                 with torch.no_grad(): tb = model(_cl(xb)).argmax(1)
             base = xb.clone().requires_grad_(True)
-            xin = (base[:, None] + gaussian_noise(xb.shape, n_samples, sigma, gen, noise)).flatten(0, 1) if n_samples else base
+            xin = (base[:, None] + gaussian_noise(xb.shape, n_samples, sigma, gen, noise, dt, dev)).flatten(0, 1) if n_samples else base
             f = model(_cl(xin))
             if tb is None: tb = f.detach().argmax(1)                            # at x itself: reuse this forward pass
             tt = tb.repeat_interleave(n)
@@ -194,6 +235,7 @@ def margins_and_grads(model: nn.Module, # classifier returning logits
             gs.append(g.detach().view(len(xb), n, k).mean(1)); Gs.append(G / n); ts.append(tb)
     return torch.cat(gs), torch.cat(Gs), torch.cat(ts)
 
+# %% ../nbs/08_average_case.ipynb #6ca31df8
 def mean_margins(model: nn.Module, # classifier returning logits
                  x: torch.Tensor, # points (B, ...)
                  target: torch.Tensor, # class t per point
@@ -202,14 +244,16 @@ def mean_margins(model: nn.Module, # classifier returning logits
                  noise: str = 'iid', # noise kind
                  gen: torch.Generator | None = None, # random source
                  batch_size: int = 512, # images per forward pass
-                ) -> torch.Tensor: # (B, C-1)
+                ) -> torch.Tensor: # (B, C-1), on the model's device, in its dtype
     "Average margins over `n` noisy copies with forward passes only (no gradients)."
+    dev, dt = model_device(model), _model_dtype(model)
+    x = x.detach().to(dev, dt)
     out = []
     per = max(1, batch_size // n)
     with eval_mode(model), torch.no_grad():
         for s in range(0, len(x), per):
-            xb, tb = x[s:s + per], target[s:s + per]
-            xin = (xb[:, None] + gaussian_noise(xb.shape, n, sigma, gen, noise)).flatten(0, 1)
+            xb, tb = x[s:s + per], target[s:s + per].to(dev)
+            xin = (xb[:, None] + gaussian_noise(xb.shape, n, sigma, gen, noise, dt, dev)).flatten(0, 1)
             out.append(_margins(model(_cl(xin)), tb.repeat_interleave(n)).view(len(xb), n, -1).mean(1))
     return torch.cat(out)
 
@@ -230,7 +274,7 @@ def z_and_cov(g: torch.Tensor, # margins (B, C-1)
         keep = (~flat).double()
         cov = cov * keep[:, :, None] * keep[:, None, :] + torch.diag_embed(flat.double())
     z = torch.where(flat, torch.where(g >= 0, math.inf, -math.inf), g / (sigma * safe))
-    return z, cov + ridge * torch.eye(g.shape[1], dtype=torch.float64)
+    return z, cov + ridge * torch.eye(g.shape[1], dtype=torch.float64, device=g.device)
 
 def mv_sigmoid(z: torch.Tensor, # standardised margins (B, C-1)
                k: float = 1.0, # slope (1 in the authors' code; ~1.7 matches the probit)
@@ -238,7 +282,7 @@ def mv_sigmoid(z: torch.Tensor, # standardised margins (B, C-1)
     "Multivariate sigmoid `1 / (1 + sum_i exp(-k z_i))`, eq. (3)."
     return torch.exp(-torch.logsumexp(torch.cat([torch.zeros_like(z[:, :1]), -k * z], 1), 1))
 
-# %% ../nbs/08_average_case.ipynb #54ff2ea3
+# %% ../nbs/08_average_case.ipynb #0849a460
 def binom_ci(k: torch.Tensor, # successes
              n: torch.Tensor, # trials (> 0)
              alpha: float = 0.05, # 1 - confidence level
@@ -261,9 +305,22 @@ def binom_ci(k: torch.Tensor, # successes
         return torch.as_tensor(lo, dtype=torch.float64), torch.as_tensor(hi, dtype=torch.float64)
     raise ValueError(f"ci must be 'wilson' or 'clopper-pearson', got {method!r}")
 
-def _mc(model, x, sigma, target, gen, n_samples=10000, tol=None, ci='wilson', alpha=0.05, round_size=128, batch_size=512):
-    "Monte Carlo estimate of (1), fixed or adaptive; returns (p, info)."
-    N = len(x)
+# %% ../nbs/08_average_case.ipynb #835b6c4f
+def _mc(model: nn.Module, x: torch.Tensor, # classifier, and points (N, ...) on its device and in its dtype
+        sigma: float, # noise standard deviation
+        target: torch.Tensor, # the clean prediction per point (N,)
+        gen: torch.Generator, # random source (CPU)
+        n_samples: int | None = None, # sample count, or the cap when `tol` is set (None: 10,000)
+        tol: float | None = None, ci: str = 'wilson', alpha: float = 0.05, # adaptive stopping, as in `p_robust`
+        round_size: int = 128, # samples per point in the first round
+        batch_size: int = 512, # images per forward pass
+       ) -> tuple: # p (N,) float64 and a dict n_samples, hits, ci_low, ci_high; all on the CPU
+    "Monte Carlo estimate of (1), fixed or adaptive."
+    n_samples = 10000 if n_samples is None else n_samples
+    if n_samples < 1: raise ValueError(f'mc needs n_samples >= 1, got {n_samples}')
+    if tol is not None and not tol > 0: raise ValueError(f'tol must be > 0, got {tol}')
+    if ci not in ('wilson', 'clopper-pearson'): raise ValueError(f"ci must be 'wilson' or 'clopper-pearson', got {ci!r}")
+    N, target = len(x), target.cpu()
     hits, n = torch.zeros(N, dtype=torch.long), torch.zeros(N, dtype=torch.long)
     active = torch.ones(N, dtype=torch.bool)
     with eval_mode(model), torch.no_grad():
@@ -274,8 +331,9 @@ def _mc(model, x, sigma, target, gen, n_samples=10000, tol=None, ci='wilson', al
             rmax = int(r.max()); per = max(1, batch_size // rmax)
             for s in range(0, len(idx), per):
                 ii, ri = idx[s:s + per], r[s:s + per]
-                xn = (x[ii, None] + sigma * torch.randn(len(ii), rmax, *x.shape[1:], generator=gen)).flatten(0, 1)
-                pred = torch.cat([model(_cl(c)).argmax(1) for c in xn.split(batch_size)]).view(len(ii), rmax)
+                xi = x[ii.to(x.device)]
+                xn = (xi[:, None] + gaussian_noise(xi.shape, rmax, sigma, gen, 'iid', x.dtype, x.device)).flatten(0, 1)
+                pred = torch.cat([model(_cl(c)).argmax(1) for c in xn.split(batch_size)]).view(len(ii), rmax).cpu()
                 ok = (pred == target[ii, None]) & (torch.arange(rmax)[None] < ri[:, None])
                 hits[ii] += ok.sum(1); n[ii] += ri
             done = n >= n_samples
@@ -286,10 +344,14 @@ def _mc(model, x, sigma, target, gen, n_samples=10000, tol=None, ci='wilson', al
     lo, hi = binom_ci(hits, n, alpha, ci)
     return hits.double() / n, dict(n_samples=n, hits=hits, ci_low=lo.float(), ci_high=hi.float())
 
-# %% ../nbs/08_average_case.ipynb #ee1c9059
+# %% ../nbs/08_average_case.ipynb #c665e2ff
 METHODS = ('mc', 'taylor', 'taylor_mvs', 'mmse', 'mmse_mvs', 'softmax')
 
-def _check_inputs(x, sigma, method):
+def _check_inputs(x: torch.Tensor, # points (N, C, H, W)
+                  sigma: float | None, # noise standard deviation
+                  method: str, # one of METHODS
+                 ):
+    "Raise a `ValueError` (`TypeError` for a wrong kind of `x`) that says what is wrong with the arguments of `p_robust`."
     if method not in METHODS: raise ValueError(f'unknown method {method!r}; choose from {METHODS}')
     if not torch.is_tensor(x) or not x.is_floating_point(): raise TypeError('x must be a float tensor (N, C, H, W) with values in [0, 1]')
     if x.ndim < 2 or len(x) == 0: raise ValueError(f'x must be a non-empty batch, got shape {tuple(x.shape)}')
@@ -298,8 +360,31 @@ def _check_inputs(x, sigma, method):
     if method != 'softmax' and not (isinstance(sigma, (int, float)) and not isinstance(sigma, bool) and math.isfinite(sigma) and sigma > 0):
         raise ValueError(f'sigma must be a finite number > 0, got {sigma!r}')
 
-def p_robust(model: nn.Module, # classifier returning logits; evaluated in eval mode (its modes are restored)
-             x: torch.Tensor, # points (N, C, H, W), float in [0, 1]
+# %% ../nbs/08_average_case.ipynb #4ef5d1c2
+def _from_margins(g: torch.Tensor, G: torch.Tensor, # margins (B, C-1) and their gradients (B, C-1, D), any device
+                  sigma: float, method: str, k: float, ridge: float, mvn_points: int, seed: int, # as in `p_robust`
+                 ) -> tuple: # p (B,) and the dict of z and cov, all on the CPU
+    "p_robust of the linearised model: (2) by `mvn_cdf`, or (3) by `mv_sigmoid` for the *_mvs methods."
+    z, cov = z_and_cov(g, G, sigma, ridge)
+    z, cov = z.cpu(), cov.cpu()
+    p = mv_sigmoid(z, k) if method.endswith('_mvs') else mvn_cdf(z, cov, mvn_points, seed=seed)
+    return p, dict(z=z, cov=cov)
+
+def _mmse(model: nn.Module, x: torch.Tensor, # classifier, and points on its device and in its dtype
+          sigma: float, target: torch.Tensor, gen: torch.Generator, # noise level, clean prediction, random source
+          n_samples: int | None, n_forward: int, noise: str, batch_size: int, # as in `p_robust`
+         ) -> tuple: # averaged margins, averaged gradients, and the dict of n_samples and n_forward (on the CPU)
+    "The averages of the MMSE estimator: margins over `n_samples` + `n_forward` noisy copies, gradients over `n_samples`."
+    ns = 10 if n_samples is None else n_samples
+    if ns < 1 or n_forward < 0: raise ValueError(f'mmse needs n_samples >= 1 and n_forward >= 0, got {ns} and {n_forward}')
+    g, G, _ = margins_and_grads(model, x, target, sigma, ns, noise, gen, batch_size)
+    if n_forward:
+        g = (ns * g + n_forward * mean_margins(model, x, target, sigma, n_forward, noise, gen, 2 * batch_size)) / (ns + n_forward)
+    return g, G, dict(n_samples=torch.full((len(x),), ns, dtype=torch.long), n_forward=torch.full((len(x),), n_forward, dtype=torch.long))
+
+# %% ../nbs/08_average_case.ipynb #90196b82
+def p_robust(model: nn.Module, # classifier returning logits; evaluated in eval mode (its modes are restored), on its device and in its dtype
+             x: torch.Tensor, # points (N, C, H, W), float in [0, 1]; moved to the model's device and dtype
              sigma: float | None, # noise standard deviation in pixel units (ignored by 'softmax')
              method: str = 'mmse', # one of METHODS
              n_samples: int | None = None, # mc: sample count, or the cap when `tol` is set (10,000); mmse: gradient samples N (10)
@@ -314,44 +399,27 @@ def p_robust(model: nn.Module, # classifier returning logits; evaluated in eval 
              batch_size: int = 256, # images per forward/backward pass
              seed: int = 0, # seeds every random choice
              return_info: bool = False, # also return a dict (clean prediction, samples used, CI, z, ...)
-            ) -> torch.Tensor: # p_robust per point, shape (N,)
+            ) -> torch.Tensor: # p_robust per point, shape (N,), float32 on the CPU
     "Average-case robustness `P[argmax f(x + e) = argmax f(x)]`, `e ~ N(0, sigma^2 I)`, by the chosen estimator."
     _check_inputs(x, sigma, method)
     gen = torch.Generator().manual_seed(seed)
-    x = x.detach().float()
+    x = x.detach().to(model_device(model), _model_dtype(model))
     if method.startswith('taylor'):          # one forward pass with gradients serves the prediction and the Jacobian
         g, G, target = margins_and_grads(model, x, None, batch_size=batch_size)
         if not torch.isfinite(g).all(): raise ValueError('the model returned non-finite logits')
-        z, cov = z_and_cov(g, G, sigma, ridge)
-        p = mv_sigmoid(z, k) if method.endswith('_mvs') else mvn_cdf(z, cov, mvn_points, seed=seed)
-        info = dict(target=target, z=z, cov=cov, n_samples=torch.zeros(len(x), dtype=torch.long))
-        return (p.float(), info) if return_info else p.float()
-    with eval_mode(model), torch.no_grad():
-        logits = torch.cat([model(_cl(c)) for c in x.split(batch_size)])
-    if not torch.isfinite(logits).all(): raise ValueError('the model returned non-finite logits')
-    target = logits.argmax(1)
-    info = {'target': target}
-    if method == 'softmax':
-        p = logits.softmax(1).gather(1, target[:, None])[:, 0]
+        p, info = _from_margins(g, G, sigma, method, k, ridge, mvn_points, seed)
         info['n_samples'] = torch.zeros(len(x), dtype=torch.long)
-    elif method == 'mc':
-        ns = 10000 if n_samples is None else n_samples
-        if ns < 1: raise ValueError(f'mc needs n_samples >= 1, got {ns}')
-        if tol is not None and not tol > 0: raise ValueError(f'tol must be > 0, got {tol}')
-        if ci not in ('wilson', 'clopper-pearson'): raise ValueError(f"ci must be 'wilson' or 'clopper-pearson', got {ci!r}")
-        p, mi = _mc(model, x, sigma, target, gen, ns, tol, ci, alpha, batch_size=2 * batch_size)
-        info.update(mi)
-    else:                                     # mmse, mmse_mvs
-        ns = 10 if n_samples is None else n_samples
-        if ns < 1 or n_forward < 0: raise ValueError(f'mmse needs n_samples >= 1 and n_forward >= 0, got {ns} and {n_forward}')
-        g, G, _ = margins_and_grads(model, x, target, sigma, ns, noise, gen, batch_size)
-        if n_forward:
-            g = (ns * g + n_forward * mean_margins(model, x, target, sigma, n_forward, noise, gen, 2 * batch_size)) / (ns + n_forward)
-        z, cov = z_and_cov(g, G, sigma, ridge)
-        p = mv_sigmoid(z, k) if method.endswith('_mvs') else mvn_cdf(z, cov, mvn_points, seed=seed)
-        info.update(z=z, cov=cov, n_samples=torch.full((len(x),), ns, dtype=torch.long),
-                    n_forward=torch.full((len(x),), n_forward, dtype=torch.long))
-    p = p.float()
+    else:
+        with eval_mode(model), torch.no_grad(): logits = torch.cat([model(_cl(c)) for c in x.split(batch_size)])
+        if not torch.isfinite(logits).all(): raise ValueError('the model returned non-finite logits')
+        target = logits.argmax(1)
+        if method == 'softmax': p, info = logits.softmax(1).gather(1, target[:, None])[:, 0], dict(n_samples=torch.zeros(len(x), dtype=torch.long))
+        elif method == 'mc': p, info = _mc(model, x, sigma, target, gen, n_samples, tol, ci, alpha, batch_size=2 * batch_size)
+        else:                                 # mmse, mmse_mvs
+            g, G, mi = _mmse(model, x, sigma, target, gen, n_samples, n_forward, noise, batch_size)
+            p, info = _from_margins(g, G, sigma, method, k, ridge, mvn_points, seed)
+            info.update(mi)
+    p, info = p.float().cpu(), {'target': target.cpu(), **info}
     return (p, info) if return_info else p
 
 # %% ../nbs/08_average_case.ipynb #12aa917d
@@ -373,23 +441,29 @@ def class_robustness(p: np.ndarray, # p_robust per point
         rows[names[c] if names is not None else c] = dict(n=len(v), mean=v.mean(), low=np.quantile(boot, alpha / 2), high=np.quantile(boot, 1 - alpha / 2))
     return pd.DataFrame.from_dict(rows, orient='index')
 
-# %% ../nbs/08_average_case.ipynb #b4467f7f
+# %% ../nbs/08_average_case.ipynb #cbc66dba
+@delegates(p_robust, but=['return_info'])
 def avgcase_metrics(model: nn.Module, # classifier returning logits
-                    x, # test points: float tensor (N, C, H, W) in [0, 1], or uint8 array (N, H, W, C)
+                    x, # test points: float tensor (N, C, H, W) in [0, 1], or uint8 images (N, H, W, C), array or tensor
                     sigmas: tuple = (0.01, 0.02, 0.05, 0.1), # noise levels (pixel units)
                     method: str = 'mmse', # estimator (see `p_robust`)
                     seed: int = 0, # seed of every estimate
-                    **kw, # passed to `p_robust`; for 'mmse' the default is n_samples=2, n_forward=32, noise='antithetic'
+                    n_samples: int | None = None, # None: 2 for 'mmse' (the variance-reduced configuration), else as in `p_robust`
+                    n_forward: int | None = None, # None: 32 for 'mmse', else 0
+                    noise: str | None = None, # None: 'antithetic' for 'mmse', else 'iid'
+                    **kwargs, # further arguments of `p_robust`
                    ) -> dict: # flat dict of named floats
     "Average-case robustness summary of a model: mean, 10th percentile and fraction < 0.5 of p_robust per sigma."
     if not torch.is_tensor(x):
         x = np.asarray(x)
         if x.dtype != np.uint8 or x.ndim != 4: raise TypeError('x must be a float tensor (N, C, H, W) or a uint8 array (N, H, W, C)')
-        x = torch.from_numpy(x).permute(0, 3, 1, 2).float().div_(255)
-    if method == 'mmse': kw = {**dict(n_samples=2, n_forward=32, noise='antithetic'), **kw}
+    if not torch.is_tensor(x) or x.dtype == torch.uint8: x = to_nchw(x)
+    opts = {k: v for k, v in dict(n_samples=n_samples, n_forward=n_forward, noise=noise).items() if v is not None}
+    if method == 'mmse': opts = {**dict(n_samples=2, n_forward=32, noise='antithetic'), **opts}
+    kwargs = {**opts, **kwargs}
     out = {}
     for s in sigmas:
-        p = p_robust(model, x, s, method, seed=seed, **kw).double()
+        p = p_robust(model, x, s, method, seed=seed, **kwargs).double()
         out[f'p_robust_mean_s{s:g}'] = p.mean().item()
         out[f'p_robust_q10_s{s:g}'] = p.quantile(0.1).item()
         out[f'frac_vulnerable_s{s:g}'] = (p < 0.5).double().mean().item()

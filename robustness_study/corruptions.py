@@ -6,7 +6,6 @@
 from __future__ import annotations
 import hashlib, io, os
 from functools import lru_cache
-from pathlib import Path
 import cv2
 import numpy as np
 from PIL import Image

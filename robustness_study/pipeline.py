@@ -212,9 +212,9 @@ def _ray_task(preset, seed, root, device, settings, cfg, out, stages, ckpt_dir, 
         t = time.time(); rec = run_model(run, cfg, tmp, stages, ckpt_dir)
         return rec, time.time() - t, [l for l in lines if not l.startswith('  ')]   # notices only, not per-stage lines
 
-def _ray_train(root, cfg, ckpt_dir, threads):
+def _ray_train(root, cfg, ckpt_dir, threads, device):
     torch.set_num_threads(threads); tune_malloc()   # the threads a task has: the checkpoint is the one a task would train
-    train_model(cfg, root=root, ckpt_dir=ckpt_dir, progress=False)
+    train_model(cfg, root=root, ckpt_dir=ckpt_dir, progress=False, device=device)
 
 # %% ../nbs/11_pipeline.ipynb #318074cd
 def run_ray(run: RunContext, # the run's shared inputs
@@ -235,7 +235,7 @@ def run_ray(run: RunContext, # the run's shared inputs
     if n_done: log(f'{n_done} of {len(cfgs)} models already finished')
     todo, train_sur = surrogate_first(run, todo, stages, ckpt_dir)   # every task has its own RunContext: only one may train the surrogate
     if train_sur:
-        pending[ray.remote(num_cpus=1)(_ray_train).remote(str(run.root), run.zoo[0], ckpt_dir, threads)] = None
+        pending[ray.remote(num_cpus=1)(_ray_train).remote(str(run.root), run.zoo[0], ckpt_dir, threads, run.device)] = None
         log(f'training the transfer surrogate {run.zoo[0]["id"]} first (its checkpoint is missing)')
     stopping = lambda: stop is not None and stop.requested
     while (todo and not stopping()) or pending:

@@ -4,14 +4,15 @@
 
 # %% ../nbs/13_site.ipynb #fce0cfed
 from __future__ import annotations
-import html, json, os, re, shutil
+import html, os, re, shutil
 from pathlib import Path
 
 # %% auto #0
 __all__ = ['PAGE', 'REPORTS', 'page_name', 'render_offline', 'render_site', 'ReportError', 'execute_notebook', 'run_reports']
 
 # %% ../nbs/13_site.ipynb #22fe58a2
-def _frontmatter(nb: dict) -> dict:
+def _frontmatter(nb: dict, # a notebook processed by nbdev
+                ) -> dict: # `title` and `description`, when present
     "Title and description from the YAML front matter that nbdev's processors put in the first raw cell."
     for c in nb['cells']:
         if c['cell_type'] != 'raw': continue
@@ -23,10 +24,12 @@ def _frontmatter(nb: dict) -> dict:
         return {k: str(meta[k]) for k in ('title', 'description') if k in meta}
     return {}
 
+# %% ../nbs/13_site.ipynb #4777fd14
 _DIRECTIVE = re.compile(r'^\s*#\|\s*([\w-]+)\s*:?\s*(.*?)\s*$')
 
-def _drop_frontmatter(nb):
-    "A copy of a notebook node ready for nbconvert: no front-matter cell, Quarto's `echo: false` / `output: false` applied, directives removed."
+def _drop_frontmatter(nb, # a notebook node processed by nbdev
+                     ): # a copy ready for nbconvert
+    "A copy of a notebook node with no front-matter cell, Quarto's `echo: false` / `output: false` applied, directives removed."
     import copy
     nb = copy.deepcopy(nb); nb.cells = [c for c in nb.cells if not (c.cell_type == 'raw' and c.source.startswith('---'))]
     for c in nb.cells:
@@ -38,6 +41,7 @@ def _drop_frontmatter(nb):
         if opts.get('output') == 'false': c.outputs = []
     return nb
 
+# %% ../nbs/13_site.ipynb #6907d6c3
 PAGE = """<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>{title} - {site}</title>
@@ -70,14 +74,27 @@ def _rewrite_links(body: str) -> str:
     return re.sub(r'href="([^":]+?)\.ipynb(#[^"]*)?"', lambda m: f'href="{m.group(1)}.html{m.group(2) or ""}"', body)
 
 # %% ../nbs/13_site.ipynb #260f40ac
+def _readme_md(nb, # the front-page notebook, processed by nbdev
+               site: str, # site title, used when the notebook has none
+              ) -> str: # the text of README.md
+    "The front page as standalone markdown: title, summary line, cells and text outputs (figures are left to the site)."
+    from nbconvert import MarkdownExporter
+    fm, nb = _frontmatter(nb), _drop_frontmatter(nb)
+    for c in nb.cells:  # README.md stands alone (no image files beside it): keep text outputs only
+        if c.cell_type == 'code': c.outputs = [o for o in c.outputs if not any(k.startswith('image/') for k in o.get('data', {}))]
+    md, _ = MarkdownExporter(exclude_input_prompt=True).from_notebook_node(nb)
+    head = f"# {fm.get('title', site)}\n\n" + (f"> {fm['description']}\n\n" if fm.get('description') else '')
+    return head + md.strip() + '\n'
+
+# %% ../nbs/13_site.ipynb #078377cc
 def render_offline(nbs_path: str | os.PathLike | None = None, # notebook folder (default: settings.ini `nbs_path`)
                    out: str | os.PathLike | None = None, # output folder (default: settings.ini `doc_path`)
                    readme: bool = True, # also write README.md from the front-page notebook
-                  ) -> Path:
-    "Process notebooks with nbdev's processors and render them to HTML with nbconvert; returns the output folder."
+                  ) -> Path: # the output folder
+    "Process notebooks with nbdev's processors and render them to HTML with nbconvert."
     from nbdev.config import get_config
     from nbdev.serve import proc_nbs
-    from nbconvert import HTMLExporter, MarkdownExporter
+    from nbconvert import HTMLExporter
     import nbformat
     cfg = get_config()
     nbs = Path(nbs_path or cfg.nbs_path); out = Path(out or cfg.doc_path)
@@ -104,17 +121,13 @@ def render_offline(nbs_path: str | os.PathLike | None = None, # notebook folder 
         if f.suffix.lower() in ('.png', '.jpg', '.svg', '.css'): shutil.copy2(f, tmp/f.name)
     shutil.rmtree(out, ignore_errors=True); tmp.rename(out)
     if readme and (nbs/cfg.readme_nb).exists():
-        nb = nbformat.read(cache/cfg.readme_nb, as_version=4); fm = _frontmatter(nb)
-        for c in nb.cells:  # README.md stands alone (no image files beside it): keep text outputs, leave figures to the site
-            if c.cell_type == 'code': c.outputs = [o for o in c.outputs if not any(k.startswith('image/') for k in o.get('data', {}))]
-        md, _ = MarkdownExporter(exclude_input_prompt=True).from_notebook_node(_drop_frontmatter(nb))
-        head = f"# {fm.get('title', cfg.title)}\n\n" + (f"> {fm['description']}\n\n" if fm.get('description') else '')
-        (cfg.config_path/'README.md').write_text(head + md.strip() + '\n')
+        (cfg.config_path/'README.md').write_text(_readme_md(nbformat.read(cache/cfg.readme_nb, as_version=4), cfg.title))
     return out
 
+# %% ../nbs/13_site.ipynb #40a7a92c
 def render_site(offline: bool = False, # force the offline renderer even when Quarto is installed
-               ) -> Path:
-    "Render the site (and README.md): `nbdev_docs` with Quarto, else `render_offline`; returns the site folder."
+               ) -> Path: # the site folder
+    "Render the site (and README.md): `nbdev_docs` with Quarto, else `render_offline`."
     from nbdev.config import get_config
     if shutil.which('quarto') and not offline:
         from nbdev.quarto import nbdev_docs
@@ -131,7 +144,7 @@ def execute_notebook(path: str | os.PathLike, # notebook to run and save in plac
                      timeout: int = 3600, # seconds allowed per cell
                      env: dict | None = None, # kernel environment (default: this process's, without IN_TEST)
                      clean: bool = True, # strip metadata and execution counts as `nbdev_clean` does
-                    ) -> Path:
+                    ) -> Path: # the notebook's path
     "Run a notebook top to bottom in a fresh kernel, from its own folder, and save it with its outputs (atomically)."
     import nbformat
     from nbclient import NotebookClient
@@ -155,11 +168,12 @@ def execute_notebook(path: str | os.PathLike, # notebook to run and save in plac
     finally: tmp.unlink(missing_ok=True)
     return path
 
+# %% ../nbs/13_site.ipynb #76666b54
 def run_reports(names=REPORTS, # report notebooks (file names in the notebook folder; `.ipynb` optional)
                 nbs_path: str | os.PathLike | None = None, # notebook folder (default: settings.ini `nbs_path`)
                 timeout: int = 3600, # seconds allowed per cell
                 log=print, # progress lines
-               ) -> list[Path]:
+               ) -> list[Path]: # the notebooks executed, in order
     "Execute report notebooks in place, in order; every name is checked before anything runs."
     import time
     from nbdev.config import get_config

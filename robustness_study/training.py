@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_training.ipynb #880449fa
 from __future__ import annotations
-import copy, io, json, os, platform, random, sys, time
+import copy, io, json, os, platform, random, time
 from contextlib import nullcontext
 from pathlib import Path
 import numpy as np
@@ -12,29 +12,31 @@ import torch
 from torch import nn
 from fastai.learner import Learner
 from fastai.callback.core import Callback
-from fastai.callback.schedule import *  # noqa: F401  (adds Learner.fit_one_cycle)
+import fastai.callback.schedule  # noqa: F401  (adds Learner.fit_one_cycle)
 from fastai.metrics import accuracy
 from fastai.optimizer import SGD, Adam
 from fastai.losses import CrossEntropyLossFlat
 from .data import (cifar_dls, cifar10_subset, load_cifar10, balanced_indices, cache_dir,
-                                   atomic_write_bytes, sha256_file, to_float)
+                                   atomic_write_bytes, sha256_file)
 from .models import model_from_config, config_id, find_config, n_params
+from .robustness import acc_nll
 
 # %% auto #0
 __all__ = ['N_TEST', 'OPT_FUNCS', 'TRAIN_COLS', 'set_seed', 'n_test_for', 'train_data', 'evaluate', 'CheckpointError',
            'checkpoint_paths', 'save_checkpoint', 'load_checkpoint', 'load_trained', 'is_trained', 'ChannelsLast',
            'make_learner', 'train_model', 'training_table', 'write_csv_atomic', 'train_zoo']
 
-# %% ../nbs/03_training.ipynb #09c6bc61
+# %% ../nbs/03_training.ipynb #eb02c4c9
 def set_seed(seed: int, # seed for python, numpy and torch
             ):
     "Seed every random number generator training touches."
     random.seed(seed); np.random.seed(seed % 2**32); torch.manual_seed(seed)
 
-# %% ../nbs/03_training.ipynb #876afca4
+# %% ../nbs/03_training.ipynb #b202b0c9
 N_TEST = {'paper': 10000, 'quick': 2000, 'smoke': 200}
 
-def n_test_for(cfg: dict) -> int:
+def n_test_for(cfg: dict, # a zoo config
+              ) -> int:
     "Size of the test subset used to report a model's test accuracy (by training-set size)."
     return 10000 if cfg['n_train'] >= 30000 else 2000 if cfg['n_train'] >= 5000 else 200
 
@@ -48,26 +50,17 @@ def train_data(cfg: dict, # a zoo config
     if n < len(yt): idx = balanced_indices(yt, n, seed=0); xt, yt = xt[idx], yt[idx]
     return x, y, xt, yt
 
-# %% ../nbs/03_training.ipynb #14e613e9
-@torch.no_grad()
+# %% ../nbs/03_training.ipynb #9d43e96a
 def evaluate(model: nn.Module, # classifier taking float [0, 1] NCHW images
-             x: np.ndarray | torch.Tensor, # uint8 NHWC array or float NCHW tensor
+             x: np.ndarray | torch.Tensor, # uint8 NHWC images or float NCHW tensor
              y: np.ndarray | torch.Tensor, # labels
-             bs: int = 1000, # batch size
-            ) -> dict:
-    "Accuracy and mean cross-entropy of `model` (eval mode) on `(x, y)`."
-    was = model.training; model.eval()
-    y = torch.as_tensor(y); correct, loss = 0, 0.0
-    for i in range(0, len(y), bs):
-        xb = x[i:i + bs]
-        xb = to_float(torch.from_numpy(np.ascontiguousarray(xb)).permute(0, 3, 1, 2)) if isinstance(xb, np.ndarray) else xb
-        out = model(xb)
-        loss += nn.functional.cross_entropy(out, y[i:i + bs], reduction='sum').item()
-        correct += (out.argmax(1) == y[i:i + bs]).sum().item()
-    model.train(was)
-    return {'acc': correct / max(len(y), 1), 'loss': loss / max(len(y), 1)}
+             bs: int = 1000, # images per forward pass and per partial sum of the loss
+            ) -> dict: # `{'acc', 'loss'}`
+    "Accuracy and mean cross-entropy of `model` (in eval mode) on `(x, y)`: `acc_nll` under other names."
+    r = acc_nll(model, x, y, bs)
+    return {'acc': r['accuracy'], 'loss': r['nll']}
 
-# %% ../nbs/03_training.ipynb #0aaac743
+# %% ../nbs/03_training.ipynb #f6f67f3c
 class CheckpointError(RuntimeError):
     "A checkpoint is missing, corrupt, for another config, or holds non-finite weights."
 
@@ -98,6 +91,7 @@ def save_checkpoint(model: nn.Module, # trained model
     atomic_write_bytes(js, json.dumps(meta, indent=1, sort_keys=True).encode())
     return meta
 
+# %% ../nbs/03_training.ipynb #eb2dc8de
 def load_checkpoint(cfg_or_id: dict | str, # config dict or id (prefix) of a zoo member
                     ckpt_dir=None, # checkpoint folder
                    ) -> tuple[nn.Module, dict]:
@@ -121,6 +115,7 @@ def load_checkpoint(cfg_or_id: dict | str, # config dict or id (prefix) of a zoo
     if tuple(n_out) != (1, 10): raise CheckpointError(f'{pt}: model returns logits of shape {tuple(n_out)}, expected (1, 10)')
     return model, {**meta, 'init_state_dict': d['init_state_dict']}
 
+# %% ../nbs/03_training.ipynb #d3de0dc2
 def load_trained(cfg_or_id: dict | str, # config dict or id (prefix)
                  ckpt_dir=None, # checkpoint folder
                  init_model: bool = False, # also return the model at initialisation
@@ -132,12 +127,14 @@ def load_trained(cfg_or_id: dict | str, # config dict or id (prefix)
     init.to(memory_format=torch.channels_last).eval()
     return model, meta, init
 
-def is_trained(cfg: dict, ckpt_dir=None) -> bool:
+def is_trained(cfg: dict, # a zoo config
+               ckpt_dir=None, # checkpoint folder
+              ) -> bool:
     "True when a checkpoint for `cfg` exists and passes every check."
     try: load_checkpoint(cfg, ckpt_dir); return True
     except CheckpointError: return False
 
-# %% ../nbs/03_training.ipynb #d671bec1
+# %% ../nbs/03_training.ipynb #a2d54547
 class ChannelsLast(Callback):
     "Run the model and its inputs in channels-last memory format (faster CPU convolutions); the model stays channels-last after fitting."
     order = 1
@@ -155,6 +152,7 @@ def make_learner(cfg: dict, # zoo config
     return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=OPT_FUNCS[cfg['optimizer']],
                    metrics=accuracy, wd=cfg['wd'], cbs=[ChannelsLast()])
 
+# %% ../nbs/03_training.ipynb #2084c460
 def train_model(cfg: dict, # zoo config (see `robustness_study.models.zoo`)
                 data: tuple | None = None, # `(x_train, y_train, x_test, y_test)`; default `train_data(cfg, root)`
                 root=None, # data folder
@@ -162,6 +160,7 @@ def train_model(cfg: dict, # zoo config (see `robustness_study.models.zoo`)
                 force: bool = False, # retrain even if a valid checkpoint exists
                 progress: bool = True, # fastai progress bars
                 n_valid: int = 1000, # test images shown as validation during training
+                device: str = 'cpu', # where to train ('cpu' or 'cuda'); the trained model comes back on the CPU
                ) -> tuple[nn.Module, dict]:
     "Train a config (or load it if already trained); returns `(model, meta)`."
     if cfg.get('id') != config_id(cfg): raise ValueError(f"config id {cfg.get('id')!r} does not match its content")
@@ -175,13 +174,15 @@ def train_model(cfg: dict, # zoo config (see `robustness_study.models.zoo`)
     model = model_from_config(cfg)
     init_state = copy.deepcopy(model.state_dict())
     nv = min(n_valid, len(yt))
-    dls = cifar_dls(x, y, valid=(xt[:nv], yt[:nv]), bs=cfg['bs'], seed=cfg['seed'])
-    learn = make_learner(cfg, model, dls)
+    dls = cifar_dls(x, y, valid=(xt[:nv], yt[:nv]), bs=cfg['bs'], seed=cfg['seed'], device=device)
+    learn = make_learner(cfg, model.to(device), dls)
     t0 = time.time()
     with (nullcontext() if progress else learn.no_bar()), (nullcontext() if progress else learn.no_logging()):
         learn.fit_one_cycle(cfg['epochs'], lr_max=cfg['lr'])
     train_s = time.time() - t0
-    model = learn.model.eval()
+    model = learn.model.eval().cpu()
+    bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
+    if bad: raise RuntimeError(f"model {cfg['id']} diverged (non-finite weights in {bad[:3]})")
     tr, te = evaluate(model, x, y), evaluate(model, xt, yt)
     if not np.isfinite(tr['loss']): raise RuntimeError(f"model {cfg['id']} diverged (non-finite training loss)")
     meta = {'config': cfg, 'id': cfg['id'], 'n_params': n_params(model), 'train_acc': tr['acc'], 'train_loss': tr['loss'],
@@ -190,7 +191,7 @@ def train_model(cfg: dict, # zoo config (see `robustness_study.models.zoo`)
     meta = save_checkpoint(model, init_state, meta, ckpt_dir)
     return model, {**meta, 'init_state_dict': init_state}
 
-# %% ../nbs/03_training.ipynb #533ff93f
+# %% ../nbs/03_training.ipynb #0b238d08
 TRAIN_COLS = ['id', 'arch', 'optimizer', 'lr', 'depth', 'width', 'dropout', 'n_params', 'train_acc', 'train_loss',
               'test_acc', 'test_loss', 'n_test', 'epochs', 'train_seconds', 'threads']
 
@@ -208,16 +209,20 @@ def training_table(cfgs: list[dict], # zoo configs
         rows.append({k: m.get(k, c.get(k)) for k in TRAIN_COLS})
     return pd.DataFrame(rows, columns=TRAIN_COLS)
 
-def write_csv_atomic(df, path: str | os.PathLike):
+def write_csv_atomic(df, # the table
+                     path: str | os.PathLike, # CSV file to (over)write
+                    ):
     "Write a DataFrame as CSV through a temporary file and an atomic rename."
     atomic_write_bytes(path, df.to_csv(index=False, float_format='%.6g').encode())
 
+# %% ../nbs/03_training.ipynb #836613a7
 def train_zoo(cfgs: list[dict], # configs to train
               out: str | os.PathLike | None = None, # where to write `training.csv` (None: don't)
               root=None, # data folder
               ckpt_dir=None, # checkpoint folder
               progress: bool = True, # progress bars
               log=None, # where one line per model goes (default: print, flushed)
+              device: str = 'cpu', # where to train ('cpu' or 'cuda')
              ):
     "Train (or skip) each config in turn, updating `out/training.csv` after every model; returns the table."
     log = log or (lambda s: print(s, flush=True))
@@ -226,7 +231,7 @@ def train_zoo(cfgs: list[dict], # configs to train
         if is_trained(c, ckpt_dir): log(f'[{i+1}/{len(cfgs)}] {c["id"]} already trained, skipped'); continue
         key = c['n_train']
         if key not in cache: cache = {key: train_data(c, root)}
-        _, m = train_model(c, data=cache[key], ckpt_dir=ckpt_dir, progress=progress)
+        _, m = train_model(c, data=cache[key], ckpt_dir=ckpt_dir, progress=progress, device=device)
         log(f'[{i+1}/{len(cfgs)}] {c["id"]} {c["arch"]} {c["optimizer"]} lr={c["lr"]}: test acc {m["test_acc"]:.3f}, {m["train_seconds"]:.0f}s')
         if out is not None: write_csv_atomic(training_table(cfgs, ckpt_dir), Path(out)/'training.csv')
     df = training_table(cfgs, ckpt_dir)

@@ -1,4 +1,4 @@
-"""The rendered site in a real browser (issue 9): headless Chromium loads `index.html` and every page it links from a
+"""The rendered site in a real browser: headless Chromium loads `index.html` and every page it links from a
 local HTTP server; a missing page, a broken image or a Python traceback in a page fails the test. The index's screenshot
 is saved under `$ROBUSTNESS_STUDY_TEST_OUTPUT/browser/` (`.ci/run` sets it to `test-output/`).
 

@@ -9,13 +9,13 @@ from contextlib import contextmanager
 import numpy as np
 import torch
 from torch import nn
-from ..models import Normalize
-from .performance import predict_logits, margins
+from ..models import Normalize, predict
+from .performance import margins
 
 # %% auto #0
 __all__ = ['fold_model', 'weight_matrices', 'margin_gamma', 'layer_norms', 'path_norm', 'norm_measures']
 
-# %% ../../nbs/06_norms.ipynb #fd941b40
+# %% ../../nbs/06_norms.ipynb #2989c54f
 _WEIGHT_LAYERS = (nn.Conv2d, nn.Linear)
 _BN_LAYERS = (nn.BatchNorm1d, nn.BatchNorm2d)
 
@@ -33,6 +33,7 @@ def _out_bias(layer):
     if layer.bias is None: layer.bias = nn.Parameter(torch.zeros(layer.weight.shape[0], dtype=layer.weight.dtype))
     return layer.bias
 
+# %% ../../nbs/06_norms.ipynb #6ad81be7
 @torch.no_grad()
 def fold_model(model: nn.Module, # a network of Conv2d/Linear layers, optionally with BatchNorm and a leading `Normalize`
                fold_normalize: bool = True, # fold `Normalize` into the first conv (True) or drop it (False)
@@ -69,6 +70,7 @@ def fold_model(model: nn.Module, # a network of Conv2d/Linear layers, optionally
             raise ValueError(f'norm measures are defined for Conv2d/Linear (+ BatchNorm) networks; {name!r} ({type(mod).__name__}) has parameters')
     return m
 
+# %% ../../nbs/06_norms.ipynb #62369718
 def weight_matrices(model: nn.Module, # the network (BatchNorm and Normalize are folded first)
                     fold_normalize: bool = True, # see `fold_model`
                    ) -> list[tuple[str, torch.Tensor]]: # (layer name, float64 matrix (out, in*kh*kw))
@@ -89,13 +91,13 @@ def margin_gamma(model: nn.Module, # the trained classifier
     "The `q`-th percentile of the logit margins of `model` on `(x, y)`: over all points (Jiang et al.'s gamma; may be <= 0) or over the correctly classified ones."
     if not 0 <= q <= 100: raise ValueError(f'q must be in [0, 100], got {q}')
     if among not in ('all', 'correct'): raise ValueError(f"among must be 'all' or 'correct', got {among!r}")
-    mg = margins(predict_logits(model, x, batch_size), y)
+    mg = margins(predict(model, x, batch_size), y)
     if among == 'correct':
         mg = mg[mg > 0]
         if not len(mg): return 0.0   # nothing classified correctly: no positive margin (the margin measures become NaN)
     return float(np.percentile(mg, q))
 
-# %% ../../nbs/06_norms.ipynb #4ecc1187
+# %% ../../nbs/06_norms.ipynb #28677926
 @contextmanager
 def _one_thread():
     "Run torch single-threaded inside the block (restored afterwards)."
@@ -113,6 +115,7 @@ def layer_norms(model: nn.Module, # the network
         out.append(dict(layer=name, shape=tuple(w.shape), spec=float(s[0]), fro=float(w.norm()), trace=float(s.sum())))
     return out
 
+# %% ../../nbs/06_norms.ipynb #94e03969
 @torch.no_grad()
 def path_norm(model: nn.Module, # the network
               input_shape: tuple = (3, 32, 32), # shape of one input image (C, H, W)
@@ -123,11 +126,67 @@ def path_norm(model: nn.Module, # the network
     for p in f.parameters(): p.pow_(2)
     return float(f(torch.ones(1, *input_shape, dtype=torch.float64)).sum())
 
-def _m_adjust(res: dict, m: int) -> dict:
+# %% ../../nbs/06_norms.ipynb #6d65246b
+def _weight_measures(ws: list, # `(name, matrix)` pairs from `weight_matrices`
+                    ) -> tuple[dict, torch.Tensor]: # the margin-free weight measures; the squared spectral norm per layer
+    "Spectral, Frobenius and trace-norm measures of the weight matrices `ws`, products as logs."
+    d = len(ws)
+    sv = [torch.linalg.svdvals(w) for _, w in ws]
+    spec2 = torch.stack([s[0] for s in sv]) ** 2
+    fro2 = torch.stack([w.pow(2).sum() for _, w in ws])
+    trace2 = torch.stack([s.sum() for s in sv]) ** 2
+    if bool((spec2 == 0).any()): raise ValueError('a layer has all-zero weights; the log-space measures are undefined')
+    lp_spec, lp_fro, lp_trace = (float(v.log().sum()) for v in (spec2, fro2, trace2))
+    return dict(log_prod_of_spec=lp_spec, sum_of_spec=d * math.exp(lp_spec / d), fro_over_spec=float((fro2 / spec2).sum()),
+                log_prod_of_fro=lp_fro, sum_of_fro=d * math.exp(lp_fro / d), param_norm=float(fro2.sum()),
+                log_prod_of_trace=lp_trace, sum_of_trace=d * math.exp(lp_trace / d)), spec2
+
+# %% ../../nbs/06_norms.ipynb #e0b2b6a1
+def _init_measures(ws: list, # `(name, matrix)` pairs of the trained model
+                   ws0: list, # the same at initialisation
+                   spec2: torch.Tensor, # squared spectral norm of each layer of `ws`
+                  ) -> tuple[dict, float]: # `fro_dist` and `dist_spec_init`; the sum for `log_spec_init`
+    "Frobenius and spectral distances of the weight matrices from their initial values."
+    if [tuple(w.shape) for _, w in ws0] != [tuple(w.shape) for _, w in ws]:
+        raise ValueError('init_model has different layers from model')
+    diff = [w - w0 for (_, w), (_, w0) in zip(ws, ws0)]
+    dfro2 = torch.stack([x.pow(2).sum() for x in diff])
+    dist = dict(fro_dist=float(dfro2.sum()), dist_spec_init=float(sum(torch.linalg.matrix_norm(x, 2) ** 2 for x in diff)))
+    return dist, float((dfro2 / spec2).sum())   # 0 only when the weights equal their initial values
+
+# %% ../../nbs/06_norms.ipynb #90f6ac46
+def _margin_measures(res: dict, # the weight measures and `path_norm` (and nothing else is read)
+                     d: int, # number of layers
+                     margin: float, # gamma
+                     s_init: float | None = None, # the sum from `_init_measures` (None: no `log_spec_init`)
+                    ) -> dict: # the measures that involve gamma
+    "The margin-normalised measures: NaN, with a warning, when `margin <= 0`."
+    g = float(margin)
+    if math.isnan(g) or math.isinf(g): raise ValueError(f'margin must be a finite number, got {margin}')
+    if g <= 0:
+        warnings.warn(f'margin gamma = {g:.4g} <= 0 (under 90% of training examples have a positive margin): '
+                      'the margin-normalised measures are NaN', RuntimeWarning)
+        lg2 = float('nan')
+    else: lg2 = 2 * math.log(g)
+    lp_spec, lp_fro, lp_trace = res['log_prod_of_spec'], res['log_prod_of_fro'], res['log_prod_of_trace']
+    out = dict(inverse_margin=math.exp(-lg2),
+               log_prod_of_spec_over_margin=lp_spec - lg2, sum_of_spec_over_margin=d * math.exp((lp_spec - lg2) / d),
+               log_spec_orig=lp_spec - lg2 + math.log(res['fro_over_spec']),
+               log_prod_of_fro_over_margin=lp_fro - lg2, sum_of_fro_over_margin=d * math.exp((lp_fro - lg2) / d),
+               log_prod_of_trace_over_margin=lp_trace - lg2, sum_of_trace_over_margin=d * math.exp((lp_trace - lg2) / d),
+               path_norm_over_margin=res['path_norm'] * math.exp(-lg2))
+    if s_init is not None: out['log_spec_init'] = lp_spec - lg2 + (math.log(s_init) if s_init > 0 else -math.inf)   # log 0 = -inf
+    return out
+
+# %% ../../nbs/06_norms.ipynb #de464746
+def _m_adjust(res: dict, # named complexities C; `log_` keys hold log C
+              m: int, # training-set size
+             ) -> dict:
     "Scale complexities C to sqrt(C / m) (log values: (log C - log m) / 2)."
     lm = math.log(m)
     return {k: (v - lm) / 2 if k.startswith('log_') else math.sqrt(v / m) if v >= 0 else float('nan') for k, v in res.items()}
 
+# %% ../../nbs/06_norms.ipynb #1d0675e6
 def norm_measures(model: nn.Module, # the trained network
                   *,
                   init_model: nn.Module | None = None, # the same architecture at its initial weights (None: init measures omitted)
@@ -137,46 +196,15 @@ def norm_measures(model: nn.Module, # the trained network
                   fold_normalize: bool = True, # fold the `Normalize` layer into the first conv (False: ignore it)
                  ) -> dict: # named float scalars; products in log space with a `log_` prefix
     "Jiang et al. (2019) spectral, Frobenius, trace-norm and path-norm measures of `model`."
-    with _one_thread(): return _norm_measures(model, init_model, margin, n_train, input_shape, fold_normalize)
-
-def _norm_measures(model, init_model, margin, n_train, input_shape, fold_normalize):
-    ws = weight_matrices(model, fold_normalize)
-    d = len(ws)
-    sv = [torch.linalg.svdvals(w) for _, w in ws]
-    spec2 = torch.stack([s[0] for s in sv]) ** 2
-    fro2 = torch.stack([w.pow(2).sum() for _, w in ws])
-    trace2 = torch.stack([s.sum() for s in sv]) ** 2
-    if bool((spec2 == 0).any()): raise ValueError('a layer has all-zero weights; the log-space measures are undefined')
-    lp_spec, lp_fro, lp_trace = (float(v.log().sum()) for v in (spec2, fro2, trace2))
-    res = dict(log_prod_of_spec=lp_spec, sum_of_spec=d * math.exp(lp_spec / d), fro_over_spec=float((fro2 / spec2).sum()),
-               log_prod_of_fro=lp_fro, sum_of_fro=d * math.exp(lp_fro / d), param_norm=float(fro2.sum()),
-               log_prod_of_trace=lp_trace, sum_of_trace=d * math.exp(lp_trace / d),
-               path_norm=path_norm(model, input_shape, fold_normalize))
-    if init_model is not None:
-        ws0 = weight_matrices(init_model, fold_normalize)
-        if [tuple(w.shape) for _, w in ws0] != [tuple(w.shape) for _, w in ws]:
-            raise ValueError('init_model has different layers from model')
-        diff = [w - w0 for (_, w), (_, w0) in zip(ws, ws0)]
-        dfro2 = torch.stack([x.pow(2).sum() for x in diff])
-        res.update(fro_dist=float(dfro2.sum()), dist_spec_init=float(sum(torch.linalg.matrix_norm(x, 2) ** 2 for x in diff)))
-    if margin is not None:
-        g = float(margin)
-        if math.isnan(g) or math.isinf(g): raise ValueError(f'margin must be a finite number, got {margin}')
-        if g <= 0:
-            warnings.warn(f'margin gamma = {g:.4g} <= 0 (under 90% of training examples have a positive margin): '
-                          'the margin-normalised measures are NaN', RuntimeWarning)
-            lg2 = float('nan')
-        else: lg2 = 2 * math.log(g)
-        res.update(inverse_margin=math.exp(-lg2),
-                   log_prod_of_spec_over_margin=lp_spec - lg2, sum_of_spec_over_margin=d * math.exp((lp_spec - lg2) / d),
-                   log_spec_orig=lp_spec - lg2 + math.log(res['fro_over_spec']),
-                   log_prod_of_fro_over_margin=lp_fro - lg2, sum_of_fro_over_margin=d * math.exp((lp_fro - lg2) / d),
-                   log_prod_of_trace_over_margin=lp_trace - lg2, sum_of_trace_over_margin=d * math.exp((lp_trace - lg2) / d),
-                   path_norm_over_margin=res['path_norm'] * math.exp(-lg2))
+    if n_train is not None and n_train < 1: raise ValueError(f'n_train must be positive, got {n_train}')
+    with _one_thread():
+        ws = weight_matrices(model, fold_normalize)
+        res, spec2 = _weight_measures(ws)
+        res['path_norm'] = path_norm(model, input_shape, fold_normalize)
+        s_init = None
         if init_model is not None:
-            s = float((dfro2 / spec2).sum())   # 0 only when model == init_model: log 0 = -inf
-            res['log_spec_init'] = lp_spec - lg2 + (math.log(s) if s > 0 else -math.inf)
-    if n_train is not None:
-        if n_train < 1: raise ValueError(f'n_train must be positive, got {n_train}')
-        res = _m_adjust(res, n_train)
+            dist, s_init = _init_measures(ws, weight_matrices(init_model, fold_normalize), spec2)
+            res.update(dist)
+        if margin is not None: res.update(_margin_measures(res, len(ws), margin, s_init))
+    if n_train is not None: res = _m_adjust(res, n_train)
     return {k: float(v) for k, v in sorted(res.items())}

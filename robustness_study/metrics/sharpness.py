@@ -7,7 +7,9 @@ from __future__ import annotations
 import copy, math, time
 import numpy as np
 import torch
+from fastcore.basics import patch
 from torch import nn
+from ..models import model_device
 
 # %% auto #0
 __all__ = ['perturbable_params', 'noise_directions', 'noise_std', 'train_subset', 'PerturbedError', 'find_sigma',
@@ -16,10 +18,13 @@ __all__ = ['perturbable_params', 'noise_directions', 'noise_std', 'train_subset'
 # %% ../../nbs/07_sharpness.ipynb #9034d795
 def perturbable_params(model: nn.Module, # a network
                       ) -> dict[str, torch.Tensor]:
-    "The PAC-Bayes weight vector `w` by name: every trainable parameter (buffers such as `Normalize` mean/std or BatchNorm running statistics are not included)."
-    return {n: p.detach() for n, p in model.named_parameters() if p.requires_grad}
+    "The PAC-Bayes weight vector `w` by name: every parameter, whatever its `requires_grad` flag (buffers such as `Normalize` mean/std or BatchNorm running statistics are not included)."
+    return {n: p.detach() for n, p in model.named_parameters()}
 
-def _draw_seed(seed: int, k: int) -> int:
+def _draw_seed(seed: int, # search seed
+               k: int, # draw index
+              ) -> int: # a 63-bit torch seed
+    "The seed of draw `k`'s generator, mixed from `(seed, k)` by numpy's `SeedSequence`."
     return int(np.random.SeedSequence([int(seed), int(k)]).generate_state(1, np.uint64)[0] >> 1)
 
 def noise_directions(params: dict[str, torch.Tensor], # name -> tensor (shapes, devices and dtypes to match)
@@ -37,7 +42,7 @@ def noise_std(w: torch.Tensor, # weights
     "Per-weight noise standard deviation: `sigma`, or `sqrt(sigma^2 w^2 + mag_eps^2)` (magnitude-aware)."
     return sigma if mag_eps is None else torch.sqrt(sigma ** 2 * w ** 2 + mag_eps ** 2)
 
-# %% ../../nbs/07_sharpness.ipynb #8a04311e
+# %% ../../nbs/07_sharpness.ipynb #f5f7320d
 def train_subset(x: torch.Tensor, y: torch.Tensor, # training images (float NCHW in [0, 1]) and labels
                  n_examples: int | None, # subset size (None or >= len(x): all of them)
                  seed: int = 0, # subset seed
@@ -51,9 +56,10 @@ def train_subset(x: torch.Tensor, y: torch.Tensor, # training images (float NCHW
     idx = by_class[pos][torch.randperm(n, generator=g)]  # systematic sample of the grouped list, then shuffled
     return x[idx.to(x.device)], y[idx.to(y.device)]
 
+# %% ../../nbs/07_sharpness.ipynb #3d696011
 class PerturbedError:
     "Expected training error of `model` under weight noise of scale sigma; draw `k` (fixed directions `z_k`) is evaluated on its own block `k` of the examples."
-    def __init__(self, model: nn.Module, # the network (not modified)
+    def __init__(self, model: nn.Module, # the network (not modified); the search runs on its device
                  x: torch.Tensor, y: torch.Tensor, # evaluation examples (float NCHW in [0, 1], in random order) and labels
                  mag_eps: float | None = None, # None: plain noise; else magnitude-aware with this epsilon
                  n_draws: int = 64, # Monte Carlo noise draws per sigma (1 <= n_draws <= len(x))
@@ -63,12 +69,13 @@ class PerturbedError:
                 ):
         if not 1 <= int(n_draws) <= len(y): raise ValueError(f'n_draws must be in 1..{len(y)} (the number of examples), got {n_draws}')
         self.w = {n: p.detach().clone() for n, p in perturbable_params(model).items()}  # unperturbed weights
+        if not self.w: raise ValueError('the model has no parameters to perturb')
         self.net = copy.deepcopy(model).eval()
         if dtype is not None: self.net = self.net.to(dtype)
         if x.dim() == 4: self.net = self.net.to(memory_format=torch.channels_last)
         self.params = {n: p for n, p in self.net.named_parameters() if n in self.w}
         for p in self.net.parameters(): p.requires_grad_(False)
-        dev, dt = next(iter(self.w.values())).device, next(iter(self.params.values())).dtype
+        dev, dt = model_device(model), next(iter(self.params.values())).dtype
         x = x.to(dev, dt)
         self.x = x.contiguous(memory_format=torch.channels_last) if x.dim() == 4 else x
         self.y = y.to(dev)
@@ -80,29 +87,34 @@ class PerturbedError:
 
     @torch.no_grad()
     def _wrong(self, a: int, b: int) -> int:
+        "Wrong predictions of the network, as its weights are now, on examples `a:b`."
         return sum((self.net(self.x[i:min(i + self.batch_size, b)]).argmax(1) != self.y[i:min(i + self.batch_size, b)]).sum().item()
                    for i in range(a, b, self.batch_size))
 
-    @torch.no_grad()
-    def count(self, sigma: float, # noise scale
-              max_wrong: float = math.inf, # stop once the wrong count exceeds this
-             ) -> tuple[int, bool]:
-        "`(wrong predictions, complete)`; `complete` is False when the count passed `max_wrong` before the last block."
-        std = {n: noise_std(w, sigma, self.mag_eps) for n, w in self.w.items()}
-        wrong = 0
-        try:
-            for k, (a, b) in enumerate(self.blocks):
-                z = noise_directions(self.w, self.seed, k)
-                for n, p in self.params.items(): p.copy_(self.w[n] + std[n] * z[n])
-                wrong += self._wrong(a, b)
-                if wrong > max_wrong and k < len(self.blocks) - 1: return wrong, False
-            return wrong, True
-        finally:
-            for n, p in self.params.items(): p.copy_(self.w[n])
+# %% ../../nbs/07_sharpness.ipynb #eae36428
+@patch
+@torch.no_grad()
+def count(self: PerturbedError, sigma: float, # noise scale
+          max_wrong: float = math.inf, # stop once the wrong count exceeds this
+         ) -> tuple[int, bool]:
+    "`(wrong predictions, complete)`; `complete` is False when the count passed `max_wrong` before the last block."
+    std = {n: noise_std(w, sigma, self.mag_eps) for n, w in self.w.items()}
+    wrong = 0
+    try:
+        for k, (a, b) in enumerate(self.blocks):
+            z = noise_directions(self.w, self.seed, k)
+            for n, p in self.params.items(): p.copy_(self.w[n] + std[n] * z[n])
+            wrong += self._wrong(a, b)
+            if wrong > max_wrong and k < len(self.blocks) - 1: return wrong, False
+        return wrong, True
+    finally:
+        for n, p in self.params.items(): p.copy_(self.w[n])
 
-    def __call__(self, sigma: float) -> float:
-        "Estimated expected training error at noise scale `sigma`."
-        return self.count(sigma)[0] / self.n
+@patch
+def __call__(self: PerturbedError, sigma: float, # noise scale
+            ) -> float:
+    "Estimated expected training error at noise scale `sigma`."
+    return self.count(sigma)[0] / self.n
 
 # %% ../../nbs/07_sharpness.ipynb #d4422562
 def find_sigma(pe: PerturbedError, # the perturbed-error function (fixes model, data, noise draws)
@@ -145,7 +157,9 @@ def find_sigma(pe: PerturbedError, # the perturbed-error function (fixes model, 
     return dict(sigma=lo, sigma_upper=hi, deviation=dev, n_evals=len(hist), bracketed=bracketed, history=hist)
 
 # %% ../../nbs/07_sharpness.ipynb #660d03e3
-def _flat(params: dict[str, torch.Tensor]) -> torch.Tensor:
+def _flat(params: dict[str, torch.Tensor], # name -> tensor
+         ) -> torch.Tensor: # every value in one float64 CPU vector, in the dict's order
+    "Flatten a weight dict into the vector `w` of the bounds."
     return torch.cat([p.detach().reshape(-1).double().cpu() for p in params.values()])
 
 def pac_bayes_bound(ref_sqnorm: float, # ||w||^2 (orig) or ||w - w0||^2 (init)
@@ -167,10 +181,13 @@ def pac_bayes_mag_bound(num_vec: torch.Tensor, # w (orig) or w - w0 (init), flat
     num = mag_eps ** 2 + (sigma ** 2 + 1) * num_vec.pow(2).sum() / omega
     return 0.25 * torch.log(num / (mag_eps ** 2 + sigma ** 2 * den_vec.pow(2))).sum().item() + math.log(m / sigma) + 10
 
-# %% ../../nbs/07_sharpness.ipynb #31b46c83
-def _check(x, y, seed, target_dev, n_draws, n_examples, bracket, mag_bracket, tol, mag_eps, batch_size, m):
+# %% ../../nbs/07_sharpness.ipynb #5467ddc5
+def _check(x: torch.Tensor, y: torch.Tensor, # training images and labels
+           seed, target_dev, n_draws, n_examples, bracket, mag_bracket, tol, mag_eps, batch_size, m, # as in `pac_bayes_measures`
+          ):
+    "Raise a `ValueError` that names the first invalid argument of `pac_bayes_measures`."
     if not torch.is_tensor(x) or not x.is_floating_point():
-        raise ValueError('x must be a float tensor of images in [0, 1] (NCHW); convert uint8 images with robustness_study.data.to_float')
+        raise ValueError('x must be a float tensor of images in [0, 1] (NCHW); convert uint8 images with robustness_study.data.to_nchw')
     if not torch.is_tensor(y) or y.dim() != 1 or y.is_floating_point():
         raise ValueError('y must be a 1-d integer tensor of labels')
     if len(x) != len(y) or len(y) == 0: raise ValueError(f'x and y must be non-empty and of equal length, got {len(x)} and {len(y)}')
@@ -188,7 +205,25 @@ def _check(x, y, seed, target_dev, n_draws, n_examples, bracket, mag_bracket, to
     if int(batch_size) != batch_size or batch_size < 1: raise ValueError(f'batch_size must be a positive integer, got {batch_size}')
     if m is not None and m < 1: raise ValueError(f'm must be a positive training-set size, got {m}')
 
-def pac_bayes_measures(model: nn.Module, # trained network (not modified; evaluated in eval mode)
+# %% ../../nbs/07_sharpness.ipynb #b8360dbc
+def _measures(wv: torch.Tensor, # w, flattened (float64)
+              dv: torch.Tensor | None, # w - w0, flattened (float64); None leaves out the *_init measures
+              s: float, s_mag: float, # the searched sigma and sigma'
+              m: int, # training-set size
+              mag_eps: float, # epsilon of the magnitude-aware noise
+             ) -> dict:
+    "The measures from the searched scales; a scale of 0 (no sigma tried met the target) gives infinite measures."
+    ok = lambda sig, f: f() if sig > 0 else math.inf  # sigma = 0: not even the smallest sigma tried met the target
+    out = dict(sigma=s, sigma_mag=s_mag, pac_bayes_flatness=ok(s, lambda: 1 / s ** 2),
+               pac_bayes_orig=ok(s, lambda: pac_bayes_bound(wv.pow(2).sum().item(), s, m)))
+    if dv is not None: out['pac_bayes_init'] = ok(s, lambda: pac_bayes_bound(dv.pow(2).sum().item(), s, m))
+    out.update(pac_bayes_mag_flatness=ok(s_mag, lambda: 1 / s_mag ** 2),
+               pac_bayes_mag_orig=ok(s_mag, lambda: pac_bayes_mag_bound(wv, wv, s_mag, m, mag_eps)))
+    if dv is not None: out['pac_bayes_mag_init'] = ok(s_mag, lambda: pac_bayes_mag_bound(dv, dv, s_mag, m, mag_eps))
+    return out
+
+# %% ../../nbs/07_sharpness.ipynb #ab4b8568
+def pac_bayes_measures(model: nn.Module, # trained network (not modified; evaluated in eval mode, on its device)
                        x: torch.Tensor, y: torch.Tensor, # training images (float NCHW in [0, 1]) and labels
                        *,
                        init_model: nn.Module | None = None, # the same network at initialisation (for the *_init measures)
@@ -213,27 +248,16 @@ def pac_bayes_measures(model: nn.Module, # trained network (not modified; evalua
     if init_model is not None:
         w0 = perturbable_params(init_model)
         if list(w0) != list(w) or any(w0[n].shape != w[n].shape for n in w):
-            raise ValueError('init_model must have the same trainable parameters (names and shapes) as model')
+            raise ValueError('init_model must have the same parameters (names and shapes) as model')
     xs, ys = train_subset(x, y, n_examples, seed)
-    out = {}
     pe = PerturbedError(model, xs, ys, n_draws=n_draws, seed=seed, batch_size=batch_size, dtype=dtype)
     r = find_sigma(pe, target_dev, bracket, tol, max_expand)
     pe.mag_eps = mag_eps  # same data, same directions z_k, magnitude-aware scale
     r_mag = find_sigma(pe, target_dev, mag_bracket, tol, max_expand)
-    s, s_mag = r['sigma'], r_mag['sigma']
-    ok = lambda sig, f: f() if sig > 0 else math.inf  # sigma = 0: not even the smallest sigma tried met the target
     wv = _flat(w)
-    out.update(sigma=s, sigma_mag=s_mag, pac_bayes_flatness=ok(s, lambda: 1 / s ** 2),
-               pac_bayes_orig=ok(s, lambda: pac_bayes_bound(wv.pow(2).sum().item(), s, m)))
-    if init_model is not None:
-        dv = wv - _flat(w0)
-        out['pac_bayes_init'] = ok(s, lambda: pac_bayes_bound(dv.pow(2).sum().item(), s, m))
-    out.update(pac_bayes_mag_flatness=ok(s_mag, lambda: 1 / s_mag ** 2),
-               pac_bayes_mag_orig=ok(s_mag, lambda: pac_bayes_mag_bound(wv, wv, s_mag, m, mag_eps)))
-    if init_model is not None: out['pac_bayes_mag_init'] = ok(s_mag, lambda: pac_bayes_mag_bound(dv, dv, s_mag, m, mag_eps))
+    out = _measures(wv, None if init_model is None else wv - _flat(w0), r['sigma'], r_mag['sigma'], m, mag_eps)
     out.update(base_error=pe.base_error, sigma_dev=r['deviation'], sigma_mag_dev=r_mag['deviation'],
-               sigma_upper=r['sigma_upper'], sigma_mag_upper=r_mag['sigma_upper'],
-               sigma_evals=r['n_evals'], sigma_mag_evals=r_mag['n_evals'],
+               sigma_upper=r['sigma_upper'], sigma_mag_upper=r_mag['sigma_upper'], sigma_evals=r['n_evals'], sigma_mag_evals=r_mag['n_evals'],
                sigma_bracketed=r['bracketed'], sigma_mag_bracketed=r_mag['bracketed'],
                n_examples=len(ys), n_draws=int(n_draws), n_params=wv.numel(), m=m,
                seconds=time.perf_counter() - t0)
