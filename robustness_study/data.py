@@ -89,7 +89,7 @@ def load_arrays(path: str | os.PathLike, # `.npz` written by `save_arrays`
         return None
     with np.load(path) as f: return {k: f[k] for k in f.files}
 
-# %% ../nbs/00_data.ipynb
+# %% ../nbs/00_data.ipynb #d076b58c
 def _check_arrays(x, y, src, size=32, n_classes=10):
     if x.ndim != 4 or x.shape[1:] != (size, size, 3):
         raise DataError(f'{src}: expected images of shape (N, {size}, {size}, 3), got {tuple(x.shape)}')
@@ -109,7 +109,7 @@ def _read_batches(folder: Path, split: str):
         ys.append(np.asarray(d['labels'], dtype=np.int64))
     return _check_arrays(np.concatenate(xs), np.concatenate(ys), folder)
 
-# %% ../nbs/00_data.ipynb
+# %% ../nbs/00_data.ipynb #d0e6a77b
 def _decode(path: Path, size: int):
     try:
         with Image.open(path) as im:
@@ -123,7 +123,7 @@ def _image_files(folder: Path):
     exts = {'.jpg', '.jpeg', '.png'}
     return sorted((p for p in folder.iterdir() if p.suffix.lower() in exts), key=lambda p: p.name)
 
-# %% ../nbs/00_data.ipynb
+# %% ../nbs/00_data.ipynb #cd680e72
 def read_image_folder(folder: str | os.PathLike, # contains one sub-folder per class
                       classes=CLASSES, # class folder names, in label order
                       size: int = 32, # expected width and height

@@ -114,7 +114,7 @@ def predict(model: nn.Module, # classifier taking float NCHW images in [0, 1]
         if o.ndim != 2: raise ValueError(f'model returned outputs of shape {tuple(o.shape)}; expected logits (N, C)')
     return torch.cat(out)
 
-# %% ../nbs/02_models.ipynb
+# %% ../nbs/02_models.ipynb #d8083d52
 ARCHS = ('cnn', 'vgg')
 OPTIMIZERS = ('sgd', 'adam')
 CNN_LRS = {'sgd': (0.02, 0.05), 'adam': (3e-4, 2e-3)}   # SGD low end raised from 0.01 for the 3-epoch budget (see above)
@@ -137,7 +137,7 @@ def _member(arch, optimizer, lr, preset, seed=0, overrides=None, **kw):
     cfg = dict(arch=arch, optimizer=optimizer, lr=lr, wd=5e-4, seed=seed, **{**PRESETS[preset], **(overrides or {})}, **kw)
     return {'id': config_id(cfg), **cfg}
 
-# %% ../nbs/02_models.ipynb
+# %% ../nbs/02_models.ipynb #9b4912ed
 def zoo(preset: str = 'paper', # 'paper' (54 models), 'quick' (4) or 'smoke' (2)
         **overrides, # replace preset-wide training settings (`n_train`, `epochs`, `bs`); changes the ids
        ) -> list[dict]:
@@ -161,7 +161,7 @@ def zoo(preset: str = 'paper', # 'paper' (54 models), 'quick' (4) or 'smoke' (2)
     return [_m('cnn', 'adam', 2e-3, preset, depth=2, width=8, dropout=0.0),
             _m('cnn', 'sgd', 0.05, preset, depth=2, width=8, dropout=0.25)]
 
-# %% ../nbs/02_models.ipynb
+# %% ../nbs/02_models.ipynb #ed35d403
 def model_from_config(cfg: dict, # a zoo config dict
                      ) -> nn.Module:
     "Build the (untrained) model a config describes."
