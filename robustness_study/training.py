@@ -22,7 +22,7 @@ from .models import model_from_config, config_id, find_config, n_params
 from .robustness import acc_nll
 
 # %% auto #0
-__all__ = ['N_TEST', 'OPT_FUNCS', 'TRAIN_COLS', 'set_seed', 'n_test_for', 'train_data', 'evaluate', 'CheckpointError',
+__all__ = ['N_TEST', 'EVAL_BS', 'OPT_FUNCS', 'TRAIN_COLS', 'set_seed', 'n_test_for', 'train_data', 'CheckpointError',
            'checkpoint_paths', 'save_checkpoint', 'load_checkpoint', 'load_trained', 'is_trained', 'ChannelsLast',
            'make_learner', 'train_model', 'training_table', 'write_csv_atomic', 'train_zoo']
 
@@ -51,14 +51,7 @@ def train_data(cfg: dict, # a zoo config
     return x, y, xt, yt
 
 # %% ../nbs/03_training.ipynb #9d43e96a
-def evaluate(model: nn.Module, # classifier taking float [0, 1] NCHW images
-             x: np.ndarray | torch.Tensor, # uint8 NHWC images or float NCHW tensor
-             y: np.ndarray | torch.Tensor, # labels
-             bs: int = 1000, # images per forward pass and per partial sum of the loss
-            ) -> dict: # `{'acc', 'loss'}`
-    "Accuracy and mean cross-entropy of `model` (in eval mode) on `(x, y)`: `acc_nll` under other names."
-    r = acc_nll(model, x, y, bs)
-    return {'acc': r['accuracy'], 'loss': r['nll']}
+EVAL_BS = 1000   # images per forward pass when training records its accuracy and loss
 
 # %% ../nbs/03_training.ipynb #f6f67f3c
 class CheckpointError(RuntimeError):
@@ -183,10 +176,10 @@ def train_model(cfg: dict, # zoo config (see `robustness_study.models.zoo`)
     model = learn.model.eval().cpu()
     bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad: raise RuntimeError(f"model {cfg['id']} diverged (non-finite weights in {bad[:3]})")
-    tr, te = evaluate(model, x, y), evaluate(model, xt, yt)
-    if not np.isfinite(tr['loss']): raise RuntimeError(f"model {cfg['id']} diverged (non-finite training loss)")
-    meta = {'config': cfg, 'id': cfg['id'], 'n_params': n_params(model), 'train_acc': tr['acc'], 'train_loss': tr['loss'],
-            'test_acc': te['acc'], 'test_loss': te['loss'], 'n_test': len(yt), 'train_seconds': round(train_s, 2),
+    tr, te = acc_nll(model, x, y, EVAL_BS), acc_nll(model, xt, yt, EVAL_BS)
+    if not np.isfinite(tr['nll']): raise RuntimeError(f"model {cfg['id']} diverged (non-finite training loss)")
+    meta = {'config': cfg, 'id': cfg['id'], 'n_params': n_params(model), 'train_acc': tr['accuracy'], 'train_loss': tr['nll'],
+            'test_acc': te['accuracy'], 'test_loss': te['nll'], 'n_test': len(yt), 'train_seconds': round(train_s, 2),
             'epochs': cfg['epochs'], 'threads': torch.get_num_threads(), 'versions': _versions()}
     meta = save_checkpoint(model, init_state, meta, ckpt_dir)
     return model, {**meta, 'init_state_dict': init_state}

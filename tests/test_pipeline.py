@@ -8,14 +8,13 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import cli, BIN, ROOT
-
-TIMING = 'time.'
+from robustness_study.results import is_timing
 
 
 def metric_csv(path):
-    "The results table as CSV text without timing columns (for byte-level comparison)."
+    "The results table as CSV text without timing and diagnostic columns (for byte-level comparison)."
     df = pd.read_csv(path)
-    return df[[c for c in df.columns if not c.startswith(TIMING)]].to_csv(index=False)
+    return df[[c for c in df.columns if not is_timing(c)]].to_csv(index=False)
 
 
 def start(out, env, *extra):
@@ -110,7 +109,7 @@ def test_ray_backend_matches_local(reference, env, tmp_path):
     r = cli('run', '--preset', 'smoke', '--out', tmp_path/'ray', '--backend', 'ray', '--jobs', '2', '--quiet', env=e)
     assert r.returncode == 0, r.stderr[-3000:]
     a, b = pd.read_csv(out/'results.csv'), pd.read_csv(tmp_path/'ray'/'results.csv')
-    keep = [c for c in a.columns if not c.startswith(TIMING) and c != 'code_version']
+    keep = [c for c in a.columns if not is_timing(c) and c != 'code_version']
     # two Ray tasks share the 2 cores with one torch thread each, while the local run uses two threads per model:
     # float reductions then differ in the last digits, so values are compared to 1e-6 absolute / 1e-4 relative
     pd.testing.assert_frame_equal(a[keep], b[keep], atol=1e-6, rtol=1e-4)
