@@ -4,12 +4,12 @@
 
 # %% ../nbs/12_cli.ipynb #8634859a
 from __future__ import annotations
-import argparse, os, sys
+import argparse, errno, os, sys
 from pathlib import Path
 
 # %% auto #0
-__all__ = ['UsageError', 'parser', 'select_models', 'cmd_train', 'cmd_run', 'cmd_status', 'cmd_docs', 'cmd_report', 'cmd_compare',
-           'main', 'console']
+__all__ = ['USER_ERRNOS', 'UsageError', 'parser', 'select_models', 'cmd_train', 'cmd_run', 'cmd_status', 'cmd_docs', 'cmd_report',
+           'cmd_compare', 'main', 'console']
 
 # %% ../nbs/12_cli.ipynb #fc630cd2
 class UsageError(ValueError):
@@ -28,6 +28,11 @@ def _finite_float(s, zero_ok=False):
         raise argparse.ArgumentTypeError(f'must be a finite number >= 0, got {s}' if zero_ok else f'must be positive, got {s}')
     return v
 
+def _threads(s):
+    v, cores = _positive_int(s), os.cpu_count()
+    if cores and v > cores: raise argparse.ArgumentTypeError(f'{v} is more than the {cores} cores of this machine')
+    return v
+
 def _positive_float(s): return _finite_float(s)
 def _tolerance(s): return _finite_float(s, zero_ok=True)
 
@@ -42,7 +47,7 @@ def _add_common(p, device=False):
     p.add_argument('--models', nargs='+', metavar='ID', help='only these model ids (or unique id prefixes)')
     p.add_argument('--data-dir', help='data folder (default: $ROBUSTNESS_STUDY_DATA, ./data, ~/.cache/robustness_study/data)')
     p.add_argument('--out', help='results folder (default: results/<preset>)')
-    p.add_argument('--threads', type=_positive_int, help='torch threads (default: all cores)')
+    p.add_argument('--threads', type=_threads, help='torch threads, at most the number of cores (default: all cores)')
     p.add_argument('--quiet', action='store_true', help='no progress bars')
     if device: p.add_argument('--device', choices=('cpu', 'cuda', 'auto'), default='cpu', help='where models run (default cpu; auto: cuda when torch sees a GPU)')
 
@@ -131,8 +136,8 @@ def cmd_run(args):
 
 # %% ../nbs/12_cli.ipynb #3522128c
 def cmd_status(args):
-    "Print, per model, whether it is trained and which pipeline stages are done."
-    from robustness_study.training import is_trained
+    "Print, per model, whether it is trained (or its checkpoint damaged: `run` retrains it when it needs the model) and which stages are done."
+    from robustness_study.training import is_trained, checkpoint_paths
     from robustness_study.pipeline import status
     cfgs = select_models(args.preset, args.models)
     rows = {r['id']: r for r in status(args.preset, _out(args))}
@@ -140,8 +145,9 @@ def cmd_status(args):
     for c in cfgs:
         r = rows[c['id']]
         trained = is_trained(c); n_done += trained
+        state = 'trained' if trained else 'damaged' if any(p.exists() for p in checkpoint_paths(c['id'])) else 'untrained'
         stages = ' '.join(f'{k}:{v}' for k, v in r.items() if k not in ('id', 'train'))
-        print(f"{c['id']}  {c['arch']:3s} {c['optimizer']:4s} lr={c['lr']:<7g} {'trained' if trained else 'untrained':9s} {stages}")
+        print(f"{c['id']}  {c['arch']:3s} {c['optimizer']:4s} lr={c['lr']:<7g} {state:9s} {stages}")
     print(f'{n_done}/{len(cfgs)} trained; results folder {_out(args)}')
     return 0
 
@@ -187,6 +193,16 @@ def _expected_errors() -> tuple:
     from robustness_study.site import ReportError
     return (UsageError, DatasetUnavailable, DataError, CheckpointError, RunLocked, OutputError, ReportError, ValueError)
 
+# errors of the machine or the user's files, not of the program: full disk, no permission, read-only or missing paths
+USER_ERRNOS = {errno.ENOSPC, errno.EDQUOT, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENOENT, errno.ENOTDIR, errno.EISDIR, errno.EFBIG}
+
+def _error_line(e: BaseException) -> str | None:
+    "The one-line message for an expected error, or None for a bug (whose traceback must show)."
+    if isinstance(e, _expected_errors()): return str(e)
+    if isinstance(e, OSError) and e.errno in USER_ERRNOS:
+        return f'{e.filename}: {e.strerror}' + (f' (and {e.filename2})' if e.filename2 else '') if e.filename else f'{e.strerror or e}'
+    return None
+
 def main(argv: list[str] | None = None, # arguments (default: sys.argv[1:])
         ) -> int:
     "Entry point of the `robustness-study` console script."
@@ -198,9 +214,9 @@ def main(argv: list[str] | None = None, # arguments (default: sys.argv[1:])
         if hasattr(args, 'preset') and args.preset not in PRESETS: raise UsageError(f'unknown preset {args.preset!r}; choose from {list(PRESETS)}')
         return {'train': cmd_train, 'run': cmd_run, 'status': cmd_status, 'docs': cmd_docs, 'report': cmd_report,
                 'compare': cmd_compare}[args.cmd](args)
-    except _expected_errors() as e:
-        if os.environ.get('ROBUSTNESS_STUDY_DEBUG'): raise
-        print(f'robustness-study: error: {e}', file=sys.stderr)
+    except Exception as e:
+        if (line := _error_line(e)) is None or os.environ.get('ROBUSTNESS_STUDY_DEBUG'): raise
+        print(f'robustness-study: error: {line}', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print('robustness-study: interrupted; finished models are saved, rerun to resume', file=sys.stderr)

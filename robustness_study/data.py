@@ -11,10 +11,10 @@ import numpy as np
 from PIL import Image
 
 # %% auto #0
-__all__ = ['CLASSES', 'CIFAR10_1_URL', 'DatasetUnavailable', 'DataError', 'cache_dir', 'data_root', 'sha256_file',
-           'atomic_write_bytes', 'save_arrays', 'load_arrays', 'read_image_folder', 'load_cifar10', 'write_fake_cifar',
-           'balanced_indices', 'cifar10_subset', 'load_cifar10_1', 'load_tiny_imagenet', 'to_float', 'to_nchw',
-           'ArrayDataset', 'cifar_dls']
+__all__ = ['CLASSES', 'CIFAR10_1_URL', 'CIFAR10_1_MD5', 'DatasetUnavailable', 'DataError', 'cache_dir', 'data_root',
+           'sha256_file', 'atomic_write_bytes', 'save_arrays', 'load_arrays', 'read_image_folder', 'load_cifar10',
+           'write_fake_cifar', 'balanced_indices', 'cifar10_subset', 'load_cifar10_1', 'load_tiny_imagenet', 'to_float',
+           'to_nchw', 'ArrayDataset', 'cifar_dls']
 
 # %% ../nbs/00_data.ipynb #56fe5004
 CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
@@ -41,10 +41,11 @@ def data_root(root: str | os.PathLike | None = None, # explicit folder (wins ove
     elif os.environ.get('ROBUSTNESS_STUDY_DATA'): src, p = 'ROBUSTNESS_STUDY_DATA', Path(os.environ['ROBUSTNESS_STUDY_DATA'])
     elif Path('data').is_dir(): return Path('data').resolve()
     else: return cache_dir('data')
-    if not p.is_dir(): raise DatasetUnavailable(f'data folder {str(p)!r} (from {src}) does not exist')
+    if not p.is_dir():
+        raise DatasetUnavailable(f"data folder {str(p)!r} (from {src}) {'is not a folder' if p.exists() else 'does not exist'}")
     return p.resolve()
 
-# %% ../nbs/00_data.ipynb #5713f3b1
+# %% ../nbs/00_data.ipynb #5b07b7fe
 def sha256_file(path: str | os.PathLike, # file to hash
                ) -> str:
     "Hex SHA-256 of a file, read in 1 MiB chunks."
@@ -55,17 +56,22 @@ def sha256_file(path: str | os.PathLike, # file to hash
 
 def atomic_write_bytes(path: str | os.PathLike, # destination
                        data: bytes, # content
+                       mode: int = 0o644, # permissions of the written file
                       ):
-    "Write `data` to `path` through a temporary file in the same folder and an atomic rename."
-    path = Path(path); path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
+    "Write `data` to `path` through a temporary file in the same folder and an atomic rename; an `OSError` names `path`."
+    path, tmp = Path(path), None
     try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f'.{path.name}.', suffix='.tmp')
         with os.fdopen(fd, 'wb') as f: f.write(data); f.flush(); os.fsync(f.fileno())
+        os.chmod(tmp, mode)   # mkstemp creates the file private (0600)
         os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp): os.unlink(tmp)
+    except BaseException as e:
+        if tmp is not None and os.path.exists(tmp): os.unlink(tmp)
+        if isinstance(e, OSError) and e.filename is None: e.filename = str(path)
         raise
 
+# %% ../nbs/00_data.ipynb #83112e2b
 def save_arrays(path: str | os.PathLike, # destination `.npz`
                 **arrays, # named numpy arrays
                ) -> str:
@@ -98,15 +104,36 @@ def _check_arrays(x, y, src, size=32, n_classes=10):
         raise DataError(f'{src}: labels must be in 0..{n_classes-1}, found {int(y.min())}..{int(y.max())}')
     return np.ascontiguousarray(x, dtype=np.uint8), np.asarray(y, dtype=np.int64)
 
+# %% ../nbs/00_data.ipynb #9e74d681
+_NUMPY_GLOBALS = {(m, n) for m in ('numpy.core.multiarray', 'numpy._core.multiarray') for n in ('_reconstruct', 'scalar')} | \
+                 {(m, '_frombuffer') for m in ('numpy.core.numeric', 'numpy._core.numeric')} | {('numpy', 'ndarray'), ('numpy', 'dtype')}
+
+class _BatchUnpickler(pickle.Unpickler):
+    "Unpickles numpy arrays, dicts, lists, numbers and strings; refuses every other global, so no code in the file runs."
+    def __init__(self, f, path): super().__init__(f, encoding='latin1'); self.path = path
+    def find_class(self, module, name):
+        if (module, name) in _NUMPY_GLOBALS: return super().find_class(module, name)
+        raise DataError(f'{self.path}: refused to load {module}.{name} (a CIFAR-10 batch holds only numpy arrays, lists and strings)')
+
+def _read_batch(p: Path):
+    "`(x uint8 (N, 32, 32, 3), y int64)` from one pickled batch file; anything else is a `DataError` naming the file."
+    try:
+        with open(p, 'rb') as f: d = _BatchUnpickler(f, p).load()
+        if not isinstance(d, dict): raise TypeError(f'expected a dict, found {type(d).__name__}')
+        x, y = np.asarray(d['data']), np.asarray(d['labels'])
+        if x.dtype != np.uint8 or x.ndim != 2 or x.shape[1] != 3072: raise ValueError(f"'data' must be uint8 of shape (N, 3072), got {x.dtype} {x.shape}")
+        if not np.issubdtype(y.dtype, np.integer) or y.shape != (len(x),): raise ValueError(f"'labels' must be {len(x)} integers, got {y.dtype} {y.shape}")
+    except DataError: raise
+    except (pickle.UnpicklingError, EOFError, TypeError, KeyError, ValueError, IndexError, AttributeError, OverflowError, MemoryError) as e:
+        raise DataError(f"{p}: not a readable CIFAR-10 batch ({type(e).__name__}: {(str(e).splitlines() or [''])[0]})") from None
+    return x.reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1), y.astype(np.int64)
+
 def _read_batches(folder: Path, split: str):
     names = [f'data_batch_{i}' for i in range(1, 6)] if split == 'train' else ['test_batch']
     xs, ys = [], []
     for n in names:
-        p = folder/n
-        if not p.exists(): raise DataError(f'{folder}: missing {n} (expected the torchvision cifar-10-batches-py layout)')
-        with open(p, 'rb') as f: d = pickle.load(f, encoding='latin1')
-        xs.append(np.asarray(d['data'], dtype=np.uint8).reshape(-1, 3, 32, 32).transpose(0, 2, 3, 1))
-        ys.append(np.asarray(d['labels'], dtype=np.int64))
+        if not (folder/n).exists(): raise DataError(f'{folder}: missing {n} (expected the torchvision cifar-10-batches-py layout)')
+        x, y = _read_batch(folder/n); xs.append(x); ys.append(y)
     return _check_arrays(np.concatenate(xs), np.concatenate(ys), folder)
 
 # %% ../nbs/00_data.ipynb #d0e6a77b
@@ -131,7 +158,7 @@ def read_image_folder(folder: str | os.PathLike, # contains one sub-folder per c
                      ) -> tuple[np.ndarray, np.ndarray]:
     "Decode an ImageFolder layout into `(x uint8 (N, size, size, 3), y int64)`; every problem is a `DataError` naming the file."
     folder = Path(folder)
-    if not folder.is_dir(): raise DatasetUnavailable(f'{folder} does not exist')
+    if not folder.is_dir(): raise DatasetUnavailable(f"{folder} {'is not a folder' if folder.exists() else 'does not exist'}")
     found = sorted(p.name for p in folder.iterdir() if p.is_dir())
     missing = [c for c in classes if c not in found]
     if missing: raise DataError(f'{folder}: missing class folder(s) {missing}; expected {list(classes)}')
@@ -145,14 +172,24 @@ def read_image_folder(folder: str | os.PathLike, # contains one sub-folder per c
     with ThreadPoolExecutor(workers) as ex: imgs = list(ex.map(lambda p: _decode(p, size), files, chunksize=256))
     return _check_arrays(np.stack(imgs), np.array(labels), folder, size=size, n_classes=len(classes))
 
-# %% ../nbs/00_data.ipynb #5ee26903
+# %% ../nbs/00_data.ipynb #f50995af
 def _listing_key(folder: Path) -> str:
-    h = hashlib.sha256(str(folder.resolve()).encode())
-    for d, subs, fs in sorted(os.walk(folder)):
-        subs.sort()
-        for f in sorted(fs): h.update(f'{d}/{f}:{os.path.getsize(os.path.join(d, f))}'.encode())
+    "16 hex digits from the folder's path and the relative name, size and mtime of every file under it."
+    h, seen = hashlib.sha256(str(Path(folder).resolve()).encode()), set()
+    def walk(d, rel):
+        st = os.stat(d)
+        if (st.st_dev, st.st_ino) in seen: return   # a symbolic link loop
+        seen.add((st.st_dev, st.st_ino))
+        with os.scandir(d) as it: entries = sorted(it, key=lambda e: e.name)
+        for e in entries:
+            if e.is_dir(): walk(e.path, f'{rel}{e.name}/'); continue
+            try: s = e.stat(); sig = f'{s.st_size}:{s.st_mtime_ns}'
+            except OSError: sig = 'unreadable'   # e.g. a dangling symbolic link
+            h.update(f'{rel}{e.name}:{sig}\n'.encode())
+    walk(os.fspath(folder), '')
     return h.hexdigest()[:16]
 
+# %% ../nbs/00_data.ipynb #5ee26903
 def _cifar10_source(root: Path, split: str):
     "Return (kind, folder) of the first CIFAR-10 source found under `root`, or None."
     if (root/'cifar-10-batches-py').is_dir(): return 'batches', root/'cifar-10-batches-py'
@@ -236,8 +273,21 @@ def cifar10_subset(n: int = 30000, # subset size (3,000 per class for 30k)
     idx = balanced_indices(y, n, seed)
     return x[idx], y[idx]
 
-# %% ../nbs/00_data.ipynb #2261665a
+# %% ../nbs/00_data.ipynb #30746300
 CIFAR10_1_URL = 'https://github.com/modestyachts/CIFAR-10.1/raw/master/datasets/'
+CIFAR10_1_MD5 = {'cifar10.1_v6_data.npy': '4fcae82cb1326aec9ed1dc1fc62345b8',    # as checked by the MIT rAI-toolbox
+                 'cifar10.1_v6_labels.npy': '09a97fb7c430502fcbd69d95093a3f85'}  # (v4: no known checksum)
+
+def _fetch_cifar10_1(names: list[str]) -> dict[str, bytes]:
+    "Download `names` from the CIFAR-10.1 repository into memory; a file with a known MD5 that differs is a `DataError`."
+    import urllib.request
+    got = {}
+    for n in names:
+        with urllib.request.urlopen(CIFAR10_1_URL + n, timeout=20) as r: got[n] = r.read()
+        md5, want = hashlib.md5(got[n], usedforsecurity=False).hexdigest(), CIFAR10_1_MD5.get(n)
+        if want is not None and md5 != want:
+            raise DataError(f'downloaded {CIFAR10_1_URL + n} does not match its published checksum (MD5 {md5}, expected {want}); nothing was written')
+    return got
 
 def load_cifar10_1(root: str | os.PathLike | None = None, # data folder
                    version: str = 'v6', # 'v6' (2,000 images) or 'v4'
@@ -249,13 +299,12 @@ def load_cifar10_1(root: str | os.PathLike | None = None, # data folder
     folder = next((d for d in (root, root/'CIFAR-10.1', root/'cifar10.1') if all((d/n).exists() for n in names)), None)
     err = ''
     if folder is None and download:
-        try:
-            import urllib.request
-            dest = root/'CIFAR-10.1'; dest.mkdir(parents=True, exist_ok=True)
-            for n in names:
-                with urllib.request.urlopen(CIFAR10_1_URL + n, timeout=20) as r: atomic_write_bytes(dest/n, r.read())
-            folder = dest
+        try: got = _fetch_cifar10_1(names)
+        except DataError: raise
         except Exception as e: err = f' Download failed ({type(e).__name__}: {e}).'
+        else:
+            for n, b in got.items(): atomic_write_bytes(root/'CIFAR-10.1'/n, b)
+            folder = root/'CIFAR-10.1'
     if folder is None:
         raise DatasetUnavailable(f'CIFAR-10.1 unavailable: put {names[0]} and {names[1]} (from the CIFAR-10.1 '
                                  f'GitHub repository, datasets/ folder) into {root} or {root}/CIFAR-10.1.{err}')

@@ -36,6 +36,7 @@ def run_model(run: RunContext, # the run's shared inputs
               stages=STAGE_ORDER, # stages to run, in order
               ckpt_dir=None, # checkpoint folder
               stop=None, # a `StopRequest`, checked before each stage: an interrupted run ends after the stage in flight
+              on_stage=None, # called after each stage is saved (the run history's clock)
              ) -> dict:
     "Run (or resume) the stages of one model; returns its record."
     rec = read_model_file(out, cfg['id']) or {'id': cfg['id'], 'cfg': cfg, 'stages': {}}
@@ -51,6 +52,7 @@ def run_model(run: RunContext, # the run's shared inputs
         rec['stages'][name] = {'key': key, 'values': {k: json_value(v) for k, v in vals.items()}, 'seconds': round(dt, 2), 'unavailable': unav}
         rec['code_version'] = code_version()  # the code that last changed this record
         write_model_file(out, rec)
+        if on_stage: on_stage()
         run.log(f'  {name}: {len(vals)} values in {dt:.1f}s' + (f' (unavailable: {", ".join(unav)})' if unav else ''))
     return rec
 
@@ -97,6 +99,7 @@ def prepare_run(preset: str, # zoo and evaluation preset
                ) -> tuple[RunContext, list[dict], tuple]:
     "Check every input of a run and load its data, touching no file: `(run, cfgs, stages)`."
     if jobs < 1: raise ValueError(f'jobs must be positive, got {jobs}')
+    if backend == 'local' and jobs != 1: raise ValueError(f'--jobs {jobs} needs --backend ray: the local backend runs one model at a time')
     if backend not in ('local', 'ray'): raise ValueError(f"backend must be 'local' or 'ray', got {backend!r}")
     if preset not in EVAL_BUDGETS: raise ValueError(f'unknown preset {preset!r}; choose from {list(EVAL_BUDGETS)}')
     unknown = [k for k in overrides if k not in EVAL_BUDGETS[preset]]
@@ -116,7 +119,7 @@ def prepare_run(preset: str, # zoo and evaluation preset
 def _run_local(run, cfgs, out, stages, ckpt_dir, log, rlog, stop):
     for i, cfg in enumerate(run.bar(cfgs, desc='models')):
         log(f'[{i + 1}/{len(cfgs)}] model {cfg["id"]} ({cfg["arch"]}, {cfg["optimizer"]}, lr={cfg["lr"]})')
-        tm = time.time(); run_model(run, cfg, out, stages, ckpt_dir, stop=stop)
+        tm = time.time(); run_model(run, cfg, out, stages, ckpt_dir, stop=stop, on_stage=lambda: rlog.tick(False))
         write_table(out, run.zoo); rlog.tick(busy=time.time() - tm)
 
 def _summary(run, df, stages, rlog, t0) -> dict:
@@ -153,7 +156,7 @@ def run_study(preset: str = 'quick', # zoo and evaluation preset
                       code_version=code_version(), cpu_kernels=cpu_kernels(), **({'host_ms_per_step': host_speed()} if preset != 'smoke' else {}))
         try:
             with StopRequest(log) as stop:
-                if backend == 'ray': run_ray(run, cfgs, out, stages, jobs, ckpt_dir, log, on_done=rlog.tick, stop=stop)
+                if backend == 'ray': run_ray(run, cfgs, out, stages, jobs, ckpt_dir, log, on_done=rlog.tick, on_tick=lambda: rlog.tick(False), stop=stop)
                 else: _run_local(run, cfgs, out, stages, ckpt_dir, log, rlog, stop)
         except KeyboardInterrupt:   # the table holds every finished model, the run history the wall time up to here
             write_table(out, run.zoo); rlog.tick(False); raise
@@ -222,6 +225,7 @@ def run_ray(run: RunContext, # the run's shared inputs
             out, # results folder; the driver alone writes it
             stages, jobs, ckpt_dir, log, # stages to run, tasks at once, checkpoint folder, line logger
             on_done=None, # called with `busy=` seconds after each finished model
+            on_tick=None, # called every 30 s while tasks run
             stop: StopRequest | None = None, # once requested, no new task starts; raises KeyboardInterrupt when those in flight are done
            ):
     "Evaluate models as Ray tasks (at most `jobs` at once); the driver writes every result."
@@ -237,13 +241,14 @@ def run_ray(run: RunContext, # the run's shared inputs
     if train_sur:
         pending[ray.remote(num_cpus=1)(_ray_train).remote(str(run.root), run.zoo[0], ckpt_dir, threads, run.device)] = None
         log(f'training the transfer surrogate {run.zoo[0]["id"]} first (its checkpoint is missing)')
-    stopping = lambda: stop is not None and stop.requested
+    stopping, last = (lambda: stop is not None and stop.requested), time.time()
     while (todo and not stopping()) or pending:
         while todo and len(pending) < jobs and not stopping():
             cfg = todo.pop(0)
             pending[task.remote(run.preset, run.seed, str(run.root), run.device, run.settings, cfg, str(out), stages, ckpt_dir, read_model_file(out, cfg['id']), threads)] = cfg
             log(f'model {cfg["id"]} started (ray)')
         done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)   # wakes up every second, so an interrupt is handled
+        if on_tick and time.time() - last > 30: on_tick(); last = time.time()   # the run history's clock, should the run be killed
         for ref in done:
             cfg = pending.pop(ref)
             if cfg is None: ray.get(ref); continue    # the surrogate's training task

@@ -52,8 +52,19 @@ def read_model_file(out, # results folder
     "The stored record of a model, or None; a damaged file is an error naming it."
     p = model_file(out, model_id)
     if not p.exists(): return None
-    try: return json.loads(p.read_text())
+    try: rec = json.loads(p.read_text())
     except ValueError as e: raise ValueError(f'{p} is damaged ({e}); delete it to recompute that model') from None
+    if why := _record_problem(rec): raise ValueError(f'{p} is damaged ({why}); delete it to recompute that model')
+    return rec
+
+def _record_problem(rec) -> str | None:
+    "What is wrong with the shape of a model record, or None."
+    if not isinstance(rec, dict) or not isinstance(rec.get('id'), str): return 'not a model record: no id'
+    if not isinstance(rec.get('cfg', {}), dict) or not isinstance(rec.get('stages', {}), dict): return 'cfg and stages must be objects'
+    for name, st in rec.get('stages', {}).items():
+        if not (isinstance(st, dict) and isinstance(st.get('key', ''), str) and isinstance(st.get('values'), dict) and isinstance(st.get('seconds'), (int, float))):
+            return f'stage {name!r} is not an object with values and seconds'
+    return None
 
 def json_value(v):
     "A value as JSON can hold it: numpy scalars as Python numbers, NaN as None, infinities as 'inf'/'-inf'."
@@ -106,7 +117,8 @@ def read_results(path: str | os.PathLike, # results.csv, or the folder holding i
     path = Path(path)
     if path.is_dir(): path = path/'results.csv'
     if not path.exists(): raise FileNotFoundError(f'{path} does not exist; run `robustness-study run` first')
-    text = path.read_text()
+    try: text = path.read_text()
+    except UnicodeDecodeError as e: raise ValueError(f'{path}: not a results table (not UTF-8 text: {e.reason} at byte {e.start})') from None
     rows = list(csv.reader(text.splitlines()))
     if not rows or rows[0][:1] != ['id']: raise ValueError(f'{path}: not a results table (no id column)')
     bad = [i + 1 for i, r in enumerate(rows) if len(r) != len(rows[0])]

@@ -4,7 +4,7 @@
 
 # %% ../nbs/03_training.ipynb #880449fa
 from __future__ import annotations
-import copy, io, json, os, platform, random, time
+import copy, io, json, os, pickle, platform, random, time
 from contextlib import nullcontext
 from pathlib import Path
 import numpy as np
@@ -85,6 +85,18 @@ def save_checkpoint(model: nn.Module, # trained model
     return meta
 
 # %% ../nbs/03_training.ipynb #eb2dc8de
+def _holds_state_dicts(d) -> bool:
+    "True for `{'state_dict': {name: tensor}, 'init_state_dict': {name: tensor}}` with the same names in both."
+    if not isinstance(d, dict): return False
+    sd, init = d.get('state_dict'), d.get('init_state_dict')
+    tensors = lambda s: isinstance(s, dict) and all(isinstance(v, torch.Tensor) for v in s.values())
+    return tensors(sd) and tensors(init) and set(sd) == set(init)
+
+def _load_error(e: Exception) -> str:
+    "The informative line of a `torch.load` error (a weights-only refusal starts with general advice, then the reason)."
+    lines = [l.strip() for l in str(e).split('WeightsUnpickler error:')[-1].splitlines() if l.strip()]
+    return f"{type(e).__name__}: {lines[0] if lines else ''}"
+
 def load_checkpoint(cfg_or_id: dict | str, # config dict or id (prefix) of a zoo member
                     ckpt_dir=None, # checkpoint folder
                    ) -> tuple[nn.Module, dict]:
@@ -97,7 +109,10 @@ def load_checkpoint(cfg_or_id: dict | str, # config dict or id (prefix) of a zoo
     except ValueError as e: raise CheckpointError(f'{js}: unreadable metadata ({e})') from None
     if meta.get('sha256') != sha256_file(pt): raise CheckpointError(f'{pt}: checksum mismatch (corrupt or modified checkpoint); delete it to retrain')
     if meta.get('config') != cfg: raise CheckpointError(f'{js}: checkpoint was trained for another config')
-    d = torch.load(pt, map_location='cpu', weights_only=True)
+    try: d = torch.load(pt, map_location='cpu', weights_only=True)
+    except (RuntimeError, pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, AttributeError, IndexError) as e:
+        raise CheckpointError(f'{pt}: unreadable checkpoint ({_load_error(e)}); delete it to retrain') from None
+    if not _holds_state_dicts(d): raise CheckpointError(f'{pt}: not a checkpoint (expected a dict with state_dict and init_state_dict of tensors); delete it to retrain')
     bad = [k for k, v in d['state_dict'].items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad: raise CheckpointError(f'{pt}: non-finite weights in {bad[:3]}')
     model = model_from_config(cfg)
@@ -116,7 +131,9 @@ def load_trained(cfg_or_id: dict | str, # config dict or id (prefix)
     "A trained zoo member: `(model, meta)` or, with `init_model=True`, `(model, meta, initial model)`."
     model, meta = load_checkpoint(cfg_or_id, ckpt_dir)
     if not init_model: return model, meta
-    init = model_from_config(meta['config']); init.load_state_dict(meta['init_state_dict'])
+    init = model_from_config(meta['config'])
+    try: init.load_state_dict(meta['init_state_dict'])
+    except RuntimeError as e: raise CheckpointError(f"model {meta['config']['id']}: initial weights do not fit its architecture ({str(e).splitlines()[0]})") from None
     init.to(memory_format=torch.channels_last).eval()
     return model, meta, init
 

@@ -28,3 +28,11 @@ def cli(*args, env=None, cwd=None, timeout=900, **kw):
     "Run the robustness-study console script; returns the CompletedProcess."
     return subprocess.run([str(BIN/'robustness-study'), *map(str, args)], env=env, cwd=cwd or ROOT, capture_output=True,
                           text=True, timeout=timeout, **kw)
+
+
+def one_line_error(r, msg):
+    "Assert a CLI result is a refusal: exit status 2 and one line on stderr containing `msg`."
+    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert msg in lines[0], lines[0]

@@ -17,6 +17,9 @@ def test_help(env):
     (['run', '--preset', 'smoke', '--jobs', '-3'], 'must be positive'),
     (['run', '--preset', 'smoke', '--backend', 'spark'], 'invalid choice'),
     (['train', '--preset', 'smoke', '--data-dir', '/no/such/dir'], 'does not exist'),
+    (['run', '--preset', 'smoke', '--threads', '100000'], 'more than the'),
+    (['train', '--preset', 'smoke', '--threads', '100000'], 'more than the'),
+    (['run', '--preset', 'smoke', '--jobs', '2'], 'needs --backend ray'),
     (['frobnicate'], 'invalid choice'),
 ])
 def test_bad_input_one_line_exit_2(env, tmp_path, args, msg):

@@ -8,15 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 from PIL import Image
-from conftest import cli
+from conftest import cli, one_line_error
 from robustness_study.data import write_fake_cifar, CLASSES
-
-
-def one_line_error(r, msg):
-    assert r.returncode == 2, (r.returncode, r.stderr[-2000:])
-    lines = r.stderr.strip().splitlines()
-    assert len(lines) == 1, r.stderr
-    assert msg in lines[0], lines[0]
 
 
 @pytest.fixture
@@ -93,7 +86,7 @@ def test_corrupt_checkpoint_is_refused_not_used(env, session_cache, tmp_path):
     try:
         b = bytearray(good); b[len(b) // 2] ^= 0xFF; pt.write_bytes(bytes(b))
         r = cli('status', '--preset', 'smoke', env=env)
-        assert r.returncode == 0 and 'untrained' in r.stdout.splitlines()[0]   # a corrupt checkpoint counts as missing
+        assert r.returncode == 0 and 'damaged' in r.stdout.splitlines()[0]   # a corrupt checkpoint is named, and never used
     finally:
         pt.write_bytes(good)
 
