@@ -5,8 +5,8 @@ order and in `robustness_study.pipeline.schedule` order (largest expected cost f
     .venv/bin/python bench/bench_schedule.py --table results/quick/results.csv --jobs 2
 
 Greedy list scheduling, as the Ray backend does it: each model starts on the first slot that frees up. A model's
-duration is the sum of its stage seconds (`time.<stage>` columns; `time.train_model` and `time.sharp_seconds` are
-parts of `time.train` and `time.sharpness`, not added). Needs no data and no model work: seconds to run.
+duration is the sum of its stage seconds (the `time.<stage>` columns; the `diag.*` seconds are parts of those
+stages, not added). Needs no data and no model work: seconds to run.
 Prints a table and writes bench/results/schedule.json.
 """
 from __future__ import annotations

@@ -70,6 +70,7 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser('train', help='train (or resume training) the zoo of a preset'); _add_common(t, device=True)
     t.add_argument('--force', action='store_true', help='retrain models that already have a checkpoint')
     t.add_argument('--epochs', type=_positive_int, help="override the preset's epochs (gives new model ids)")
+    t.add_argument('--precision', choices=('fp32', 'bf16'), help="override the preset's training precision (gives new model ids)")
     _add_run(sub)
     s = sub.add_parser('status', help='what is done and missing per model'); _add_common(s)
     d = sub.add_parser('docs', help='render the study site into _docs/ (Quarto if installed, else an offline renderer)')
@@ -114,7 +115,7 @@ def cmd_train(args):
     from robustness_study.data import data_root, load_cifar10
     from robustness_study.runenv import tune_malloc
     from robustness_study.pipeline import resolve_device
-    cfgs = select_models(args.preset, args.models, {'epochs': args.epochs} if args.epochs else None)
+    cfgs = select_models(args.preset, args.models, {k: v for k in ('epochs', 'precision') if (v := getattr(args, k))})
     root, out, device = data_root(args.data_dir), _out(args), resolve_device(args.device)
     for split in ('train', 'test'): load_cifar10(split, root)  # a bad data folder fails here, before any work, even if every model is trained
     if args.force:

@@ -68,7 +68,7 @@ def atomic_write_bytes(path: str | os.PathLike, # destination
         os.replace(tmp, path)
     except BaseException as e:
         if tmp is not None and os.path.exists(tmp): os.unlink(tmp)
-        if isinstance(e, OSError) and e.filename is None: e.filename = str(path)
+        if isinstance(e, OSError) and e.errno is not None and e.filename is None: e.filename = str(path)   # an OS error: name the file
         raise
 
 # %% ../nbs/00_data.ipynb #83112e2b

@@ -10,9 +10,9 @@ from torch import nn
 from .data import to_nchw
 
 # %% auto #0
-__all__ = ['CIFAR10_MEAN', 'CIFAR10_STD', 'VGG_PLAN', 'ARCHS', 'OPTIMIZERS', 'CNN_LRS', 'VGG_LRS', 'PRESETS', 'Normalize',
-           'n_params', 'CustomCNN', 'VGGStyle', 'model_device', 'eval_mode', 'predict', 'config_id', 'zoo',
-           'model_from_config', 'find_config']
+__all__ = ['CIFAR10_MEAN', 'CIFAR10_STD', 'VGG_PLAN', 'ARCHS', 'OPTIMIZERS', 'CNN_LRS', 'VGG_LRS', 'PRECISIONS', 'PRESETS',
+           'Normalize', 'n_params', 'CustomCNN', 'VGGStyle', 'model_device', 'eval_mode', 'predict', 'check_precision',
+           'config_id', 'zoo', 'model_from_config', 'find_config']
 
 # %% ../nbs/02_models.ipynb #9b3a73d9
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -120,12 +120,20 @@ OPTIMIZERS = ('sgd', 'adam')
 CNN_LRS = {'sgd': (0.02, 0.05), 'adam': (3e-4, 2e-3)}   # SGD low end raised from 0.01 for the 3-epoch budget (see above)
 VGG_LRS = {'sgd': (0.01, 0.05, 0.2), 'adam': (3e-4, 1e-3, 5e-3)}
 
+PRECISIONS = ('fp32', 'bf16')   # training precision (see "Training precision" above); evaluation is always fp32
+
 PRESETS = {
-    # name: training data, schedule and evaluation budget shared by every model of the preset
-    'paper': dict(n_train=30000, epochs=3, bs=128),   # 3 epochs: the budget on the slower 2-core machines (see above)
-    'quick': dict(n_train=5000, epochs=3, bs=128),
-    'smoke': dict(n_train=300, epochs=1, bs=64),
+    # name: training data, schedule and precision shared by every model of the preset
+    'paper': dict(n_train=30000, epochs=3, bs=128, precision='bf16'),   # 3 epochs: the budget on the slower 2-core machines (see above)
+    'quick': dict(n_train=5000, epochs=3, bs=128, precision='bf16'),
+    'smoke': dict(n_train=300, epochs=1, bs=64, precision='fp32'),      # the tests keep the fp32 path exercised
 }
+
+def check_precision(precision: str, # a training precision
+                   ) -> str:
+    "`precision` if it is one of `PRECISIONS`, else a `ValueError` naming the choices."
+    if precision not in PRECISIONS: raise ValueError(f'unknown precision {precision!r}; choose from {list(PRECISIONS)}')
+    return precision
 
 def config_id(cfg: dict, # a zoo config (an `id` key, if present, is ignored)
              ) -> str:
@@ -139,14 +147,15 @@ def _member(arch, optimizer, lr, preset, seed=0, overrides=None, **kw):
 
 # %% ../nbs/02_models.ipynb #9b4912ed
 def zoo(preset: str = 'paper', # 'paper' (54 models), 'quick' (4) or 'smoke' (2)
-        **overrides, # replace preset-wide training settings (`n_train`, `epochs`, `bs`); changes the ids
+        **overrides, # replace preset-wide training settings (`n_train`, `epochs`, `bs`, `precision`); changes the ids
        ) -> list[dict]:
     "The zoo of a preset: a list of config dicts, each with a stable `id`."
     if preset not in PRESETS: raise ValueError(f'unknown preset {preset!r}; choose from {list(PRESETS)}')
     bad = [k for k in overrides if k not in PRESETS[preset]]
     if bad: raise ValueError(f'cannot override {bad}; only {list(PRESETS[preset])}')
     for k, v in overrides.items():
-        if not (isinstance(v, int) and v > 0): raise ValueError(f'{k} must be a positive integer, got {v!r}')
+        if k == 'precision': check_precision(v)
+        elif not (isinstance(v, int) and v > 0): raise ValueError(f'{k} must be a positive integer, got {v!r}')
     _m = lambda *a, **kw: _member(*a, overrides=overrides, **kw)
     if preset == 'paper':
         cnns = [_m('cnn', o, lr, preset, depth=d, width=w, dropout=p)

@@ -124,7 +124,8 @@ def _run_local(run, cfgs, out, stages, ckpt_dir, log, rlog, stop):
 
 def _summary(run, df, stages, rlog, t0) -> dict:
     timing = {c[len(TIMING_PREFIX):]: round(float(df[c].sum()), 1) for c in df.columns if c.startswith(TIMING_PREFIX)} if len(df) else {}
-    unav = sorted(set(run.unavailable) | {u for v in (df['run.unavailable'].dropna() if len(df) else []) for u in str(v).split(';') if u})
+    in_rows = {u for v in (df['run.unavailable'].dropna() if len(df) else []) for u in str(v).split(';') if u}
+    unav = {**{u: 'recorded in the rows by an earlier invocation' for u in sorted(in_rows)}, **run.unavailable}   # name -> reason
     return {'preset': run.preset, 'seed': run.seed, 'device': run.device, 'models': len(df), 'stages': list(stages), 'unavailable': unav,
             'stage_seconds_total': timing, 'wall_seconds_this_run': round(time.time() - t0, 1), 'wall_seconds_all_runs': rlog.total,
             'runs': len(rlog.runs), 'busy_seconds_this_run': rlog.entry['busy_seconds'], 'utilization_this_run': rlog.utilization,

@@ -89,7 +89,7 @@ class ModelContext:
             try: m, meta, init = load_trained(self.cfg, self.ckpt_dir, init_model=True)
             except CheckpointError as e:
                 if any(p.exists() for p in checkpoint_paths(self.cfg['id'], self.ckpt_dir)): self.run.log(f"model {self.cfg['id']}: retraining: {e}")
-                train_model(self.cfg, root=self.run.root, ckpt_dir=self.ckpt_dir, progress=self.run.progress, device=self.run.device)
+                train_model(self.cfg, root=self.run.root, ckpt_dir=self.ckpt_dir, progress=self.run.progress, device=self.run.device, log=self.run.log)
                 m, meta, init = load_trained(self.cfg, self.ckpt_dir, init_model=True)
             self._m = m.to(self.run.device), meta, init.to(self.run.device)
         return self._m

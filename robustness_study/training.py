@@ -18,13 +18,14 @@ from fastai.optimizer import SGD, Adam
 from fastai.losses import CrossEntropyLossFlat
 from .data import (cifar_dls, cifar10_subset, load_cifar10, balanced_indices, cache_dir,
                                    atomic_write_bytes, sha256_file)
-from .models import model_from_config, config_id, find_config, n_params
+from .models import model_from_config, config_id, find_config, n_params, check_precision
 from .robustness import acc_nll
 
 # %% auto #0
 __all__ = ['N_TEST', 'EVAL_BS', 'OPT_FUNCS', 'TRAIN_COLS', 'set_seed', 'n_test_for', 'train_data', 'CheckpointError',
            'checkpoint_paths', 'save_checkpoint', 'load_checkpoint', 'load_trained', 'is_trained', 'ChannelsLast',
-           'make_learner', 'train_model', 'training_table', 'write_csv_atomic', 'train_zoo']
+           'make_learner', 'bf16_native', 'BF16Autocast', 'train_model', 'training_table', 'write_csv_atomic',
+           'train_zoo']
 
 # %% ../nbs/03_training.ipynb #eb02c4c9
 def set_seed(seed: int, # seed for python, numpy and torch
@@ -157,10 +158,46 @@ def make_learner(cfg: dict, # zoo config
                  model: nn.Module, # untrained model
                  dls, # fastai DataLoaders
                 ) -> Learner:
-    "The fastai `Learner` for a config."
+    "The fastai `Learner` for a config (with `BF16Autocast` when its precision is bf16)."
     if cfg['optimizer'] not in OPT_FUNCS: raise ValueError(f"unknown optimizer {cfg['optimizer']!r}; choose from {list(OPT_FUNCS)}")
+    bf16 = check_precision(cfg.get('precision', 'fp32')) == 'bf16'
     return Learner(dls, model, loss_func=CrossEntropyLossFlat(), opt_func=OPT_FUNCS[cfg['optimizer']],
-                   metrics=accuracy, wd=cfg['wd'], cbs=[ChannelsLast()])
+                   metrics=accuracy, wd=cfg['wd'], cbs=[ChannelsLast()] + ([BF16Autocast()] if bf16 else []))
+
+# %% ../nbs/03_training.ipynb #4a5eb7e0
+def bf16_native() -> bool:
+    "True when this CPU has native bf16 instructions (`avx512_bf16` or AMX tiles)."
+    c = torch.cpu
+    return any(getattr(c, f, lambda: False)() for f in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'))
+
+class BF16Autocast(Callback):
+    "Autocast each batch's forward pass and loss to bfloat16 on the model's device; weights and optimizer stay fp32."
+    order = 2
+    def before_batch(self):
+        self.close(); self.ctx = torch.autocast(next(self.learn.model.parameters()).device.type, dtype=torch.bfloat16); self.ctx.__enter__()
+    def after_loss(self): self.close()
+    def after_batch(self): self.close()
+    def after_fit(self): self.close()
+    def close(self):
+        "Leave the autocast context if it is open."
+        if getattr(self, 'ctx', None) is not None: self.ctx.__exit__(None, None, None); self.ctx = None
+
+# %% ../nbs/03_training.ipynb #3f3a1e64
+_BF16_NOTED = False
+
+def _fit(cfg, model, dls, progress, log):
+    "Fit `model` with the config's one-cycle schedule and precision; returns the model and the seconds the fit took."
+    global _BF16_NOTED
+    learn = make_learner(cfg, model, dls)
+    if cfg.get('precision') == 'bf16' and not bf16_native() and not _BF16_NOTED and log:
+        log('training in bf16 on a CPU without native bf16 instructions: it runs, emulated, slower than fp32'); _BF16_NOTED = True
+    t0 = time.time()
+    try:
+        with (nullcontext() if progress else learn.no_bar()), (nullcontext() if progress else learn.no_logging()):
+            learn.fit_one_cycle(cfg['epochs'], lr_max=cfg['lr'])
+    finally:
+        for cb in learn.cbs.filter(lambda c: isinstance(c, BF16Autocast)): cb.close()   # closed even when fitting raises
+    return learn.model, time.time() - t0
 
 # %% ../nbs/03_training.ipynb #2084c460
 def train_model(cfg: dict, # zoo config (see `robustness_study.models.zoo`)
@@ -171,6 +208,7 @@ def train_model(cfg: dict, # zoo config (see `robustness_study.models.zoo`)
                 progress: bool = True, # fastai progress bars
                 n_valid: int = 1000, # test images shown as validation during training
                 device: str = 'cpu', # where to train ('cpu' or 'cuda'); the trained model comes back on the CPU
+                log=None, # line logger for notices (bf16 emulated on this CPU)
                ) -> tuple[nn.Module, dict]:
     "Train a config (or load it if already trained); returns `(model, meta)`."
     if cfg.get('id') != config_id(cfg): raise ValueError(f"config id {cfg.get('id')!r} does not match its content")
@@ -185,12 +223,8 @@ def train_model(cfg: dict, # zoo config (see `robustness_study.models.zoo`)
     init_state = copy.deepcopy(model.state_dict())
     nv = min(n_valid, len(yt))
     dls = cifar_dls(x, y, valid=(xt[:nv], yt[:nv]), bs=cfg['bs'], seed=cfg['seed'], device=device)
-    learn = make_learner(cfg, model.to(device), dls)
-    t0 = time.time()
-    with (nullcontext() if progress else learn.no_bar()), (nullcontext() if progress else learn.no_logging()):
-        learn.fit_one_cycle(cfg['epochs'], lr_max=cfg['lr'])
-    train_s = time.time() - t0
-    model = learn.model.eval().cpu()
+    model, train_s = _fit(cfg, model.to(device), dls, progress, log)
+    model = model.eval().cpu()
     bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad: raise RuntimeError(f"model {cfg['id']} diverged (non-finite weights in {bad[:3]})")
     tr, te = acc_nll(model, x, y, EVAL_BS), acc_nll(model, xt, yt, EVAL_BS)
@@ -241,7 +275,7 @@ def train_zoo(cfgs: list[dict], # configs to train
         if is_trained(c, ckpt_dir): log(f'[{i+1}/{len(cfgs)}] {c["id"]} already trained, skipped'); continue
         key = c['n_train']
         if key not in cache: cache = {key: train_data(c, root)}
-        _, m = train_model(c, data=cache[key], ckpt_dir=ckpt_dir, progress=progress, device=device)
+        _, m = train_model(c, data=cache[key], ckpt_dir=ckpt_dir, progress=progress, device=device, log=log)
         log(f'[{i+1}/{len(cfgs)}] {c["id"]} {c["arch"]} {c["optimizer"]} lr={c["lr"]}: test acc {m["test_acc"]:.3f}, {m["train_seconds"]:.0f}s')
         if out is not None: write_csv_atomic(training_table(cfgs, ckpt_dir), Path(out)/'training.csv')
     df = training_table(cfgs, ckpt_dir)

@@ -20,6 +20,7 @@ def test_help(env):
     (['run', '--preset', 'smoke', '--threads', '100000'], 'more than the'),
     (['train', '--preset', 'smoke', '--threads', '100000'], 'more than the'),
     (['run', '--preset', 'smoke', '--jobs', '2'], 'needs --backend ray'),
+    (['train', '--preset', 'smoke', '--precision', 'fp16'], "invalid choice: 'fp16'"),
     (['frobnicate'], 'invalid choice'),
 ])
 def test_bad_input_one_line_exit_2(env, tmp_path, args, msg):
