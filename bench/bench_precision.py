@@ -14,14 +14,7 @@ import numpy as np, torch
 from robustness_study.data import cache_dir
 from robustness_study.models import zoo
 from robustness_study.training import train_model, train_data, bf16_native
-from benchio import write_json
-
-REPRESENTATIVE = [   # (arch, optimizer, lr, depth, width, dropout) of the paper grid
-    ('cnn', 'sgd', 0.02, 3, 16, 0.5), ('cnn', 'sgd', 0.02, 2, 16, 0.5), ('cnn', 'adam', 2e-3, 3, 32, 0.0),
-    ('cnn', 'sgd', 0.05, 2, 32, 0.25), ('vgg', 'adam', 1e-3, None, None, None), ('vgg', 'sgd', 0.05, None, None, None)]
-
-
-def key(c): return (c['arch'], c['optimizer'], c['lr'], c.get('depth'), c.get('width'), c.get('dropout'))
+from benchio import write_json, REPRESENTATIVE, grid_key as key, short_name as name
 
 
 def configs(epochs):
@@ -32,11 +25,6 @@ def configs(epochs):
         a = next(c for c in p32 if key(c) == r); b = next(c for c in p16 if key(c) == r)
         out.append((f'paper, {epochs} epochs', a, b))
     return out
-
-
-def name(c):
-    return (f"cnn-d{c['depth']}-w{c['width']}-{c['optimizer']}-{c['lr']:g}-do{c['dropout']:g}" if c['arch'] == 'cnn'
-            else f"vgg-{c['optimizer']}-{c['lr']:g}")
 
 
 def main():

@@ -1,10 +1,10 @@
-"""Training throughput: the fastai loop of `robustness_study.training` vs a plain PyTorch loop.
+"""Training throughput: the fastai loop of `robustness_study.training` vs a plain PyTorch loop, in fp32 and bf16.
 
-Same model (CustomCNN depth 3, width 32 - the zoo's largest CNN - and depth 2, width 16), same data
-(a class-balanced CIFAR-10 subset), same batch size and optimizer settings (Adam, one-cycle in fastai vs
-constant LR in the plain loop: the schedule costs nothing measurable), channels-last in both. The two loops
-alternate in rounds in the same process so machine load affects both alike. Goal: fastai >= 90% of the
-plain loop's images/s.
+Same model (CustomCNN depth 2, width 16 - the zoo's smallest - CustomCNN depth 3, width 32 - its largest CNN - and
+the VGG-style net), same data (a class-balanced CIFAR-10 subset), same batch size, precision and optimizer settings
+(Adam, one-cycle in fastai vs constant LR in the plain loop: the schedule costs nothing measurable), channels-last in
+both; bf16 autocasts the forward pass and the loss in both. The two loops alternate in rounds in the same process so
+machine load affects both alike. Goal: fastai >= 90% of the plain loop's images/s.
 
     ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_training.py [--n 5000] [--rounds 3] [--threads 2] [--out bench/results/training.json]
 
@@ -20,12 +20,12 @@ from pathlib import Path
 import numpy as np, torch
 from torch import nn
 from robustness_study.data import cifar10_subset, cifar_dls, to_nchw
-from robustness_study.models import CustomCNN, zoo
+from robustness_study.models import CustomCNN, VGGStyle, zoo
 from robustness_study.training import make_learner, set_seed
 from benchio import write_json
 
 
-def plain_epoch(model, x, y, bs, lr):
+def plain_epoch(model, x, y, bs, lr, precision):
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=5e-4)
     model.train().to(memory_format=torch.channels_last)
     xt, yt = torch.from_numpy(x), torch.from_numpy(y)   # uint8 NHWC: each batch is converted as it is drawn, like fastai's
@@ -34,13 +34,13 @@ def plain_epoch(model, x, y, bs, lr):
     for i in range(0, len(y) - bs + 1, bs):
         idx = perm[i:i + bs]
         xb = to_nchw(xt[idx]).contiguous(memory_format=torch.channels_last)
-        loss = nn.functional.cross_entropy(model(xb), yt[idx])
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=precision == 'bf16'): loss = nn.functional.cross_entropy(model(xb), yt[idx])
         opt.zero_grad(); loss.backward(); opt.step(); n += bs
     return n / (time.perf_counter() - t)
 
 
-def fastai_epoch(model, x, y, bs, lr):
-    cfg = {**zoo('quick')[0], 'optimizer': 'adam', 'lr': lr, 'bs': bs}
+def fastai_epoch(model, x, y, bs, lr, precision):
+    cfg = {**zoo('quick')[0], 'optimizer': 'adam', 'lr': lr, 'bs': bs, 'precision': precision}
     dls = cifar_dls(x, y, valid=(x[:0], y[:0]), bs=bs, seed=0)
     learn = make_learner(cfg, model, dls)
     n = (len(y) // bs) * bs
@@ -52,20 +52,22 @@ def fastai_epoch(model, x, y, bs, lr):
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0]); ap.add_argument('--n', type=int, default=5000); ap.add_argument('--rounds', type=int, default=3)
     ap.add_argument('--threads', type=int, default=2); ap.add_argument('--bs', type=int, default=128)
+    ap.add_argument('--precisions', nargs='+', default=['fp32', 'bf16'], choices=['fp32', 'bf16'])
     ap.add_argument('--out', default=str(Path(__file__).parent/'results'/'training.json'), help='JSON to write')
     a = ap.parse_args(); torch.set_num_threads(a.threads)
     x, y = cifar10_subset(a.n, seed=0)
     rows = []
-    for depth, width in ((2, 16), (3, 32)):
-        res = {'plain': [], 'fastai': []}
-        for r in range(a.rounds):
-            for kind, fn in (('plain', plain_epoch), ('fastai', fastai_epoch)):
-                set_seed(r); m = CustomCNN(depth, width)
-                res[kind].append(fn(m, x, y, a.bs, 1e-3))
-        p, f = float(np.median(res['plain'])), float(np.median(res['fastai']))
-        rows.append({'model': f'CustomCNN(depth={depth}, width={width})', 'plain_img_s': round(p, 1), 'fastai_img_s': round(f, 1), 'ratio': round(f / p, 3)})
-    print(f"{'model':32s} {'plain img/s':>12s} {'fastai img/s':>13s} {'fastai/plain':>13s}")
-    for r in rows: print(f"{r['model']:32s} {r['plain_img_s']:12.1f} {r['fastai_img_s']:13.1f} {r['ratio']:13.3f}")
+    nets = {'CustomCNN(depth=2, width=16)': lambda: CustomCNN(2, 16), 'CustomCNN(depth=3, width=32)': lambda: CustomCNN(3, 32), 'VGGStyle': VGGStyle}
+    for name, net in nets.items():
+        for prec in a.precisions:
+            res = {'plain': [], 'fastai': []}
+            for r in range(a.rounds):
+                for kind, fn in (('plain', plain_epoch), ('fastai', fastai_epoch)):
+                    set_seed(r); res[kind].append(fn(net(), x, y, a.bs, 1e-3, prec))
+            p, f = float(np.median(res['plain'])), float(np.median(res['fastai']))
+            rows.append({'model': name, 'precision': prec, 'plain_img_s': round(p, 1), 'fastai_img_s': round(f, 1), 'ratio': round(f / p, 3)})
+    print(f"{'model':30s} {'precision':>9s} {'plain img/s':>12s} {'fastai img/s':>13s} {'fastai/plain':>13s}")
+    for r in rows: print(f"{r['model']:30s} {r['precision']:>9s} {r['plain_img_s']:12.1f} {r['fastai_img_s']:13.1f} {r['ratio']:13.3f}")
     out = Path(a.out)
     write_json(out, {'n_images': a.n, 'bs': a.bs, 'threads': a.threads, 'rounds': a.rounds, 'rows': rows})
     print(f'wrote {out}')

@@ -40,6 +40,20 @@ ATTACK_CNN = dict(arch='cnn', depth=3, width=32, dropout=0.0, n_train=10000, dat
 AVGCASE_CNN = dict(arch='cnn', depth=3, width=32, dropout=0.0, n_train=20000, epochs=10, bs=128, lr=2e-3, wd=5e-4,
                    optimizer='adamw', flip=True, seed=0)  # bench_avgcase.py: about 73% test accuracy
 
+# six representative paper configs (arch, optimizer, lr, depth, width, dropout): the slowest learners (SGD at the low learning
+# rate with dropout 0.5 at both depths), a fast CNN(3,32) with Adam, a middle CNN(2,32) with SGD, and two VGGs
+REPRESENTATIVE = [('cnn', 'sgd', 0.02, 3, 16, 0.5), ('cnn', 'sgd', 0.02, 2, 16, 0.5), ('cnn', 'adam', 2e-3, 3, 32, 0.0),
+                  ('cnn', 'sgd', 0.05, 2, 32, 0.25), ('vgg', 'adam', 1e-3, None, None, None), ('vgg', 'sgd', 0.05, None, None, None)]
+
+def grid_key(cfg: dict) -> tuple:
+    "A config's place in the paper grid: `(arch, optimizer, lr, depth, width, dropout)`."
+    return (cfg['arch'], cfg['optimizer'], cfg['lr'], cfg.get('depth'), cfg.get('width'), cfg.get('dropout'))
+
+def short_name(cfg: dict) -> str:
+    "A readable name for a zoo config, e.g. `cnn-d3-w32-adam-0.002-do0`."
+    return (f"cnn-d{cfg['depth']}-w{cfg['width']}-{cfg['optimizer']}-{cfg['lr']:g}-do{cfg['dropout']:g}" if cfg['arch'] == 'cnn'
+            else f"vgg-{cfg['optimizer']}-{cfg['lr']:g}")
+
 def config_key(cfg: dict) -> str:
     "Short hash of a training config: the name of its cached weights."
     return hashlib.sha256(json.dumps(cfg, sort_keys=True).encode()).hexdigest()[:10]

@@ -14,7 +14,7 @@ from PIL import Image
 __all__ = ['CLASSES', 'CIFAR10_1_URL', 'CIFAR10_1_MD5', 'DatasetUnavailable', 'DataError', 'cache_dir', 'data_root',
            'sha256_file', 'atomic_write_bytes', 'save_arrays', 'load_arrays', 'read_image_folder', 'load_cifar10',
            'write_fake_cifar', 'balanced_indices', 'cifar10_subset', 'load_cifar10_1', 'load_tiny_imagenet', 'to_float',
-           'to_nchw', 'ArrayDataset', 'cifar_dls']
+           'to_nchw', 'ArrayDataset', 'ArrayLoader', 'cifar_dls']
 
 # %% ../nbs/00_data.ipynb #56fe5004
 CLASSES = ('airplane', 'automobile', 'bird', 'cat', 'deer', 'dog', 'frog', 'horse', 'ship', 'truck')
@@ -387,6 +387,16 @@ def _augment(x: torch.Tensor, gen: torch.Generator, pad: int = 4):
     flip = torch.rand(n, generator=gen) < 0.5
     return torch.where(flip[:, None, None, None], x.flip(3), x)
 
+# %% ../nbs/00_data.ipynb #aac3c56d
+class ArrayLoader(FaDataLoader):
+    "A fastai `DataLoader` over an `ArrayDataset` that gathers each batch with one indexing operation instead of item by item."
+    def create_batches(self, samps):
+        idx, bs, ds = list(samps), self.bs, self.dataset
+        stop = len(idx) - len(idx) % bs if self.drop_last else len(idx)
+        for i in range(0, stop, bs):
+            j = torch.as_tensor(idx[i:i + bs], dtype=torch.long)
+            yield ds.x[j], ds.y[j]
+
 # %% ../nbs/00_data.ipynb #e1987924
 def cifar_dls(x: np.ndarray, y: np.ndarray, # training images (uint8 NHWC) and labels
               valid: tuple | None = None, # optional `(x, y)` validation arrays
@@ -403,9 +413,9 @@ def cifar_dls(x: np.ndarray, y: np.ndarray, # training images (uint8 NHWC) and l
         if augment: xb = _augment(xb, gen)
         return xb, yb
     def vtfm(b): return to_float(b[0]), b[1]
-    train = FaDataLoader(ArrayDataset(x, y), bs=bs, shuffle=True, drop_last=True, num_workers=num_workers,
+    train = ArrayLoader(ArrayDataset(x, y), bs=bs, shuffle=True, drop_last=True, num_workers=num_workers,
                          after_batch=tfm, device=device)
     train.rng.seed(seed)
     v = valid if valid is not None else (x[:0], y[:0])
-    val = FaDataLoader(ArrayDataset(*v), bs=bs * 2, shuffle=False, num_workers=num_workers, after_batch=vtfm, device=device)
+    val = ArrayLoader(ArrayDataset(*v), bs=bs * 2, shuffle=False, num_workers=num_workers, after_batch=vtfm, device=device)
     return DataLoaders(train, val, device=device)

@@ -186,7 +186,7 @@ class BF16Autocast(Callback):
 _BF16_NOTED = False
 
 def _fit(cfg, model, dls, progress, log):
-    "Fit `model` with the config's one-cycle schedule and precision; returns the model and the seconds the fit took."
+    "Fit `model` with the config's one-cycle schedule and precision; returns the model, the seconds the fit took and the per-epoch history."
     global _BF16_NOTED
     learn = make_learner(cfg, model, dls)
     if cfg.get('precision') == 'bf16' and not bf16_native() and not _BF16_NOTED and log:
@@ -197,7 +197,8 @@ def _fit(cfg, model, dls, progress, log):
             learn.fit_one_cycle(cfg['epochs'], lr_max=cfg['lr'])
     finally:
         for cb in learn.cbs.filter(lambda c: isinstance(c, BF16Autocast)): cb.close()   # closed even when fitting raises
-    return learn.model, time.time() - t0
+    hist = [dict(zip(('train_loss', 'valid_loss', 'valid_acc'), map(float, v)), epoch=i + 1) for i, v in enumerate(learn.recorder.values)]
+    return learn.model, time.time() - t0, hist
 
 # %% ../nbs/03_training.ipynb #2084c460
 def train_model(cfg: dict, # zoo config (see `robustness_study.models.zoo`)
@@ -223,7 +224,7 @@ def train_model(cfg: dict, # zoo config (see `robustness_study.models.zoo`)
     init_state = copy.deepcopy(model.state_dict())
     nv = min(n_valid, len(yt))
     dls = cifar_dls(x, y, valid=(xt[:nv], yt[:nv]), bs=cfg['bs'], seed=cfg['seed'], device=device)
-    model, train_s = _fit(cfg, model.to(device), dls, progress, log)
+    model, train_s, hist = _fit(cfg, model.to(device), dls, progress, log)
     model = model.eval().cpu()
     bad = [k for k, v in model.state_dict().items() if v.is_floating_point() and not torch.isfinite(v).all()]
     if bad: raise RuntimeError(f"model {cfg['id']} diverged (non-finite weights in {bad[:3]})")
@@ -231,7 +232,7 @@ def train_model(cfg: dict, # zoo config (see `robustness_study.models.zoo`)
     if not np.isfinite(tr['nll']): raise RuntimeError(f"model {cfg['id']} diverged (non-finite training loss)")
     meta = {'config': cfg, 'id': cfg['id'], 'n_params': n_params(model), 'train_acc': tr['accuracy'], 'train_loss': tr['nll'],
             'test_acc': te['accuracy'], 'test_loss': te['nll'], 'n_test': len(yt), 'train_seconds': round(train_s, 2),
-            'epochs': cfg['epochs'], 'threads': torch.get_num_threads(), 'versions': _versions()}
+            'epochs': cfg['epochs'], 'threads': torch.get_num_threads(), 'versions': _versions(), 'history': hist}
     meta = save_checkpoint(model, init_state, meta, ckpt_dir)
     return model, {**meta, 'init_state_dict': init_state}
 
