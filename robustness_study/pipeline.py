@@ -10,7 +10,7 @@ import torch
 from .data import load_cifar10, data_root, atomic_write_bytes
 from .training import train_model, is_trained
 from .stages import EVAL_BUDGETS, STAGES, RunContext, ModelContext
-from .results import STAGE_ORDER, TIMING_PREFIX, LAST_RUN, RunLog, read_model_file, write_model_file, write_table, json_value, code_version
+from .results import STAGE_ORDER, TIMING_PREFIX, LAST_RUN, RunLog, read_model_file, write_model_file, write_table, read_prediction_file, write_predictions, json_value, code_version
 from .runenv import out_lock, StopRequest, sigint_ignored, tune_malloc, host_speed, cpu_kernels
 
 # %% auto #0
@@ -41,15 +41,18 @@ def run_model(run: RunContext, # the run's shared inputs
     "Run (or resume) the stages of one model; returns its record."
     rec = read_model_file(out, cfg['id']) or {'id': cfg['id'], 'cfg': cfg, 'stages': {}}
     rec.update(cfg=cfg, seed=run.seed)
-    mc = ModelContext(run, cfg, ckpt_dir)
+    mc = ModelContext(run, cfg, ckpt_dir); have = set(read_prediction_file(out, cfg['id']) or ())
     for name in stages:
         if stop: stop.check()
-        key = stage_key(name, run)
-        if rec['stages'].get(name, {}).get('key') == key: continue
+        key, old = stage_key(name, run), rec['stages'].get(name, {})
+        if old.get('key') == key and set(old.get('preds', ())) <= have: continue   # done, and its predicted labels are on disk
         before = set(run.unavailable)
         t = time.time(); vals = STAGES[name][0](mc); dt = time.time() - t
         unav = sorted(set(run.unavailable) - before) or [u for u in run.unavailable if u.startswith(name)]
-        rec['stages'][name] = {'key': key, 'values': {k: json_value(v) for k, v in vals.items()}, 'seconds': round(dt, 2), 'unavailable': unav}
+        new, mc.preds = mc.preds, {}
+        if new or old.get('preds'): have = write_predictions(out, cfg['id'], new, drop=old.get('preds', ()))
+        rec['stages'][name] = {'key': key, 'values': {k: json_value(v) for k, v in vals.items()}, 'seconds': round(dt, 2), 'unavailable': unav,
+                               'preds': sorted(new)}
         rec['code_version'] = code_version()  # the code that last changed this record
         write_model_file(out, rec)
         if on_stage: on_stage()

@@ -11,10 +11,11 @@ import pandas as pd
 from .data import atomic_write_bytes
 
 # %% auto #0
-__all__ = ['STAGE_ORDER', 'TIMING_PREFIX', 'DIAG_PREFIX', 'COLUMN_RENAMES', 'FILE_RENAMES', 'LAST_RUN', 'RUN_HISTORY',
+__all__ = ['STAGE_ORDER', 'TIMING_PREFIX', 'DIAG_PREFIX', 'COLUMN_RENAMES', 'FILE_RENAMES', 'LAST_RUN', 'RUN_HISTORY', 'PRED_SUM',
            'is_timing', 'code_version', 'upgrade_columns', 'model_file', 'read_model_file', 'json_value',
-           'write_model_file', 'row_of', 'build_table', 'write_table', 'read_results', 'upgrade_folder', 'RunLog',
-           'recorded_kernels', 'compare_tables']
+           'write_model_file', 'preds_file', 'read_prediction_file', 'write_predictions', 'read_predictions', 'row_of',
+           'build_table', 'write_table', 'read_results', 'upgrade_folder', 'RunLog', 'recorded_kernels',
+           'compare_tables']
 
 # %% ../nbs/11a_results.ipynb #2ed1e78d
 STAGE_ORDER = ('train', 'perf', 'norms', 'sharpness', 'avgcase', 'cifar10_1', 'cifar10c', 'attacks')
@@ -77,6 +78,70 @@ def write_model_file(out, # results folder
                     ):
     "Atomically (re)write a model's record."
     atomic_write_bytes(model_file(out, rec['id']), json.dumps(rec, indent=1, sort_keys=True, default=json_value).encode())
+
+# %% ../nbs/11a_results.ipynb #d95b5692
+PRED_SUM = '_sha256'   # the key holding a prediction file's checksum
+
+def preds_file(out, model_id) -> Path: return Path(out)/'preds'/f'{model_id}.npz'
+
+def _preds_digest(arrays: dict) -> str:
+    h = hashlib.sha256()
+    for k in sorted(arrays): h.update(f'{k}|{arrays[k].dtype.str}|{arrays[k].shape}|'.encode()); h.update(np.ascontiguousarray(arrays[k]).tobytes())
+    return h.hexdigest()
+
+def read_prediction_file(out, # results folder
+                         model_id: str, # config id
+                        ) -> dict | None: # `{name: uint8 array}`, or None when the model has no file
+    "A model's predicted labels per set; a damaged file is an error naming it."
+    import zipfile
+    p = preds_file(out, model_id)
+    if not p.exists(): return None
+    bad = lambda why: ValueError(f'{p} is damaged ({why}); delete it to recompute its stages')
+    try:
+        with np.load(p, allow_pickle=False) as f: arrays = {k: f[k] for k in f.files}
+    except (ValueError, OSError, zipfile.BadZipFile, EOFError) as e: raise bad(e) from None
+    want = arrays.pop(PRED_SUM, None)
+    if want is None or want.shape != () or want.dtype.kind != 'U': raise bad('no checksum')
+    for k, v in arrays.items():
+        if v.dtype != np.uint8 or v.ndim != 1: raise bad(f'{k} is {v.dtype} of shape {v.shape}, not a uint8 vector')
+    if _preds_digest(arrays) != str(want): raise bad('checksum mismatch')
+    return arrays
+
+def write_predictions(out, # results folder
+                      model_id: str, # config id
+                      new: dict, # `{name: labels}` to add or replace
+                      drop=(), # names to remove first (the arrays an earlier run of the same stage wrote)
+                     ) -> set: # the names the file now holds
+    "Merge predicted labels into a model's prediction file, atomically."
+    import io
+    arrays = read_prediction_file(out, model_id) or {}
+    for k in drop: arrays.pop(k, None)
+    for k, v in new.items():
+        v = np.asarray(v)
+        if v.ndim != 1 or v.size and (v.min() < 0 or v.max() > 255): raise ValueError(f'{k}: predictions must be a vector of class indices < 256')
+        arrays[k] = v.astype(np.uint8)
+    buf = io.BytesIO(); np.savez(buf, **{k: arrays[k] for k in sorted(arrays)}, **{PRED_SUM: np.array(_preds_digest(arrays))})   # sorted: same labels, same bytes
+    atomic_write_bytes(preds_file(out, model_id), buf.getvalue())
+    return set(arrays)
+
+# %% ../nbs/11a_results.ipynb #67f239b7
+def read_predictions(out, # results folder
+                     ids: list[str], # config ids, in the order of the rows wanted
+                    ) -> tuple[dict, dict]: # `(preds {set: (M, N) uint8}, labels {set: (N,)})`
+    "Predicted labels of several models on the sets they all have, with the true labels of each set."
+    files = {i: read_prediction_file(out, i) for i in ids}
+    missing = [i for i, f in files.items() if f is None]
+    if missing: raise ValueError(f'no prediction file for {len(missing)} model(s) in {Path(out)/"preds"} (e.g. {missing[0]}); run their stages again to write them')
+    common = set.intersection(*(set(f) for f in files.values())) if files else set()
+    sets = sorted(k for k in common if not k.startswith('labels.'))
+    preds, labels = {}, {}
+    for s in sets:
+        arrs = [files[i][s] for i in ids]
+        if len({len(a) for a in arrs}) != 1: continue                      # different image counts: not a shared set
+        ref = files[ids[0]].get(f'labels.{s}', files[ids[0]].get('labels.clean'))
+        if ref is None or len(ref) < len(arrs[0]): continue
+        preds[s], labels[s] = np.stack(arrs), ref[:len(arrs[0])]
+    return preds, labels
 
 # %% ../nbs/11a_results.ipynb #832a95b8
 def row_of(rec: dict, # a model record

@@ -10,7 +10,7 @@ import torch.nn.functional as F
 from .models import predict
 
 # %% auto #0
-__all__ = ['ROB_KEYS', 'robustness_scores', 'acc_nll']
+__all__ = ['ROB_KEYS', 'robustness_scores', 'acc_nll_of', 'acc_nll']
 
 # %% ../nbs/09_robustness.ipynb #739a8472
 ROB_KEYS = ('acc_gap', 'rel_robustness', 'prop_drop', 'nll_gap', 'nll_ratio')
@@ -29,20 +29,30 @@ def robustness_scores(clean: dict, # clean metrics with keys `accuracy` and `nll
     return {'acc_gap': ac - ao, 'rel_robustness': rel, 'prop_drop': 1 - rel, 'nll_gap': lo - lc, 'nll_ratio': _ratio(lo, lc)}
 
 # %% ../nbs/09_robustness.ipynb #2d8e34eb
-def acc_nll(model: torch.nn.Module, # classifier taking float [0, 1] NCHW images
-            x, # images: float NCHW tensor in [0, 1], or uint8 NHWC array/tensor
-            y, # integer labels (N,), tensor or array
-            bs: int = 500, # images per forward pass, and per partial sum of the log-loss
-           ) -> dict: # `{'accuracy', 'nll'}` as Python floats
-    "Accuracy and mean negative log-likelihood of `model` on `(x, y)`, from the logits of `predict`."
-    y = torch.as_tensor(y).cpu()
-    if y.ndim != 1 or len(y) != len(x): raise ValueError(f'labels must have shape ({len(x)},) to match the images, got {tuple(y.shape)}')
+def acc_nll_of(logits: torch.Tensor, # (N, C) float logits, on the CPU
+               y, # integer labels (N,), tensor or array
+               bs: int = 500, # logits per partial sum of the log-loss
+              ) -> dict: # `{'accuracy', 'nll'}` as Python floats
+    "Accuracy and mean negative log-likelihood from logits already computed (e.g. by `predict`)."
+    y = torch.as_tensor(y).cpu(); out = torch.as_tensor(logits)
+    if out.ndim != 2: raise ValueError(f'logits must have shape (N, C), got {tuple(out.shape)}')
+    if y.ndim != 1 or len(y) != out.shape[0]: raise ValueError(f'labels must have shape ({out.shape[0]},) to match the logits, got {tuple(y.shape)}')
     if y.is_floating_point(): raise ValueError(f'labels must be integers, got dtype {y.dtype}')
-    out = predict(model, x, bs)
-    if out.shape[0] != len(y): raise ValueError(f'model returned logits of shape {tuple(out.shape)} for {len(y)} images')
+    if len(y) == 0: raise ValueError('no logits to score')
     if int(y.min()) < 0: raise ValueError(f'labels must be non-negative, got {int(y.min())}')
     if int(y.max()) >= out.shape[1]: raise ValueError(f'model returned {out.shape[1]} logits but labels go up to {int(y.max())}')
     if not torch.isfinite(out).all(): raise ValueError('model returned non-finite logits')
     y, nll = y.long(), 0.0
     for i in range(0, len(y), bs): nll += F.cross_entropy(out[i:i + bs], y[i:i + bs], reduction='sum').item()
     return {'accuracy': (out.argmax(1) == y).sum().item() / len(y), 'nll': nll / len(y)}
+
+def acc_nll(model: torch.nn.Module, # classifier taking float [0, 1] NCHW images
+            x, # images: float NCHW tensor in [0, 1], or uint8 NHWC array/tensor
+            y, # integer labels (N,), tensor or array
+            bs: int = 500, # images per forward pass, and per partial sum of the log-loss
+           ) -> dict: # `{'accuracy', 'nll'}` as Python floats
+    "Accuracy and mean negative log-likelihood of `model` on `(x, y)`: `acc_nll_of` the logits of `predict`."
+    y = torch.as_tensor(y).cpu()
+    if y.ndim != 1 or len(y) != len(x): raise ValueError(f'labels must have shape ({len(x)},) to match the images, got {tuple(y.shape)}')
+    if y.is_floating_point(): raise ValueError(f'labels must be integers, got dtype {y.dtype}')
+    return acc_nll_of(predict(model, x, bs), y, bs)

@@ -7,29 +7,43 @@ from __future__ import annotations
 import numpy as np
 import torch
 from .data import load_cifar10, load_cifar10_1, balanced_indices, to_nchw, DatasetUnavailable
-from .models import zoo
+from .models import zoo, predict
+from .metrics.performance import fit_labelfree, labelfree_predictions
 from .training import train_model, load_trained, train_data, checkpoint_paths, CheckpointError
-from .robustness import robustness_scores, acc_nll
+from .robustness import robustness_scores, acc_nll, acc_nll_of
 
 # %% auto #0
-__all__ = ['EVAL_BUDGETS', 'SELECTION_DEFAULTS', 'STAGES', 'RunContext', 'ModelContext', 'ood_block', 'stage_train', 'stage_perf',
-           'stage_norms', 'stage_sharpness', 'stage_avgcase', 'stage_cifar10_1', 'stage_cifar10c', 'attack_params',
-           'stage_attacks']
+__all__ = ['EVAL_BUDGETS', 'SELECTION_DEFAULTS', 'STAGES', 'test_subsets', 'RunContext', 'ModelContext', 'ood_block', 'ood_eval',
+           'stage_train', 'stage_perf', 'stage_norms', 'stage_sharpness', 'stage_avgcase', 'stage_cifar10_1',
+           'stage_cifar10c', 'attack_params', 'stage_attacks']
 
 # %% ../nbs/11c_stages.ipynb #af7d6e07
 EVAL_BUDGETS = {
     # evaluation budget per preset of `models.PRESETS`; sizes are numbers of test images
-    'smoke': dict(n_eval=100, n_c=40, severities=(1, 2, 3, 4, 5), n_attack=16, square_queries=20, cw_steps=5,
+    'smoke': dict(n_eval=100, n_heldout=100, n_c=40, severities=(1, 2, 3, 4, 5), n_attack=16, square_queries=20, cw_steps=5,
                   deepfool_steps=10, n_acr=16, acr_kw=dict(n_samples=2, n_forward=8), n_sharp=200,
                   sharp_kw=dict(n_draws=2, n_examples=64, tol=0.5), n_margin=300),
-    'quick': dict(n_eval=500, n_c=200, severities=(1, 2, 3, 4, 5), n_attack=100, square_queries=100, cw_steps=50,
+    'quick': dict(n_eval=500, n_heldout=500, n_c=200, severities=(1, 2, 3, 4, 5), n_attack=100, square_queries=100, cw_steps=50,
                   deepfool_steps=50, n_acr=100, acr_kw={}, n_sharp=1000, sharp_kw=dict(n_draws=16, n_examples=512), n_margin=5000),
-    'paper': dict(n_eval=1000, n_c=500, severities=(1, 2, 3, 4, 5), n_attack=200, square_queries=300, cw_steps=50,
+    'paper': dict(n_eval=1000, n_heldout=1000, n_c=500, severities=(1, 2, 3, 4, 5), n_attack=200, square_queries=300, cw_steps=50,
                   deepfool_steps=50, n_acr=200, acr_kw={}, n_sharp=2000, sharp_kw={}, n_margin=10000),
 }
 # run-level selections, overridable from the CLI (None = everything the module offers)
 SELECTION_DEFAULTS = dict(attacks=None, corruptions=None, eps=8 / 255, sigmas=None)
 for _p in EVAL_BUDGETS.values(): _p.update(SELECTION_DEFAULTS)
+
+# %% ../nbs/11c_stages.ipynb #d9004120
+def test_subsets(root=None, # data folder
+                 n_eval: int = 1000, # size of the evaluation subset
+                 n_heldout: int = 1000, # size of the held-out sample
+                ) -> dict: # `{'eval': (x, y, idx), 'heldout': (x, y, idx)}`, uint8 NHWC images and test-set indices
+    "The two class-balanced subsets of the CIFAR-10 test set a run uses: evaluation images, and a disjoint clean held-out sample."
+    xt, yt = load_cifar10('test', root)
+    idx = balanced_indices(yt, n_eval, seed=0)
+    rest = np.setdiff1d(np.arange(len(yt)), idx)
+    if n_heldout > len(rest): raise ValueError(f'n_eval + n_heldout = {n_eval + n_heldout} exceeds the {len(yt)} test images')
+    held = rest[balanced_indices(yt[rest], n_heldout, seed=2)]
+    return {'eval': (xt[idx], yt[idx], idx), 'heldout': (xt[held], yt[held], held)}
 
 # %% ../nbs/11c_stages.ipynb #79096f6a
 class RunContext:
@@ -50,15 +64,13 @@ class RunContext:
         "Memoise `fn()` under `key` for the rest of the run."
         if key not in self.cache: self.cache[key] = fn()
         return self.cache[key]
+    def _subsets(self): return self.get('test_subsets', lambda: test_subsets(self.root, self.settings['n_eval'], self.settings['n_heldout']))
     @property
-    def eval_set(self):
-        "Clean evaluation subset `(x uint8 NHWC, y)`: `n_eval` class-balanced test images, the same for every model."
-        def f():
-            xt, yt = load_cifar10('test', self.root); idx = balanced_indices(yt, self.settings['n_eval'], seed=0)
-            return xt[idx], yt[idx], idx
-        return self.get('eval_set', f)[:2]
+    def eval_set(self): "Clean evaluation subset `(x uint8 NHWC, y)`, the same for every model."; return self._subsets()['eval'][:2]
     @property
-    def eval_idx(self): "Test-set indices of the evaluation subset."; self.eval_set; return self.cache['eval_set'][2]
+    def eval_idx(self): "Test-set indices of the evaluation subset."; return self._subsets()['eval'][2]
+    @property
+    def heldout_set(self): "Clean held-out sample `(x, y)` of the label-free predictors, disjoint from `eval_set`."; return self._subsets()['heldout'][:2]
     def eval_tensors(self, n=None):
         "The first `n` evaluation images as a float tensor, and their labels (the subset stays class-balanced in order)."
         x, y = self.eval_set; n = n or len(y)
@@ -84,6 +96,7 @@ class ModelContext:
                  ckpt_dir=None, # checkpoint folder
                 ):
         self.run, self.cfg, self.ckpt_dir, self._m = run, cfg, ckpt_dir, None
+        self.preds = {}   # predicted labels per shared set, filled by stages, saved by the pipeline
     def _load(self):
         if self._m is None:
             try: m, meta, init = load_trained(self.cfg, self.ckpt_dir, init_model=True)
@@ -104,6 +117,11 @@ class ModelContext:
         "`{'accuracy', 'nll'}` on the clean evaluation subset."
         if not hasattr(self, '_clean'): self._clean = acc_nll(self.model, *self.run.eval_tensors())
         return self._clean
+    @property
+    def lf_fit(self):
+        "`metrics.performance.fit_labelfree` of the model on the run's clean held-out sample."
+        if not hasattr(self, '_lf'): self._lf = fit_labelfree(predict(self.model, self.run.heldout_set[0]), self.run.heldout_set[1])
+        return self._lf
     def clean_on(self, n):
         "Clean accuracy/NLL on the first `n` evaluation images (the reference for sets built from them)."
         return self.clean if n >= self.run.settings['n_eval'] else acc_nll(self.model, *self.run.eval_tensors(n))
@@ -118,6 +136,19 @@ def ood_block(name: str, # set name used in column names
     out.update({f'rob.{name}.{k}': v for k, v in robustness_scores(clean, ood).items()})
     return out
 
+def ood_eval(mc: ModelContext, # the model
+             name: str, # set name used in column names and in the prediction file
+             x, # images (float NCHW or uint8 NHWC)
+             y, # labels
+             keep: bool = False, # keep the predicted labels in `mc.preds[name]`
+            ) -> tuple[dict, dict]: # `({'accuracy', 'nll'}, {'lf.<name>.<predictor>': predicted accuracy})`
+    "Accuracy, NLL and label-free accuracy predictions of the model on one set, from a single forward pass."
+    logits = predict(mc.model, x)
+    if keep: mc.preds[name] = logits.argmax(1).numpy().astype(np.uint8)
+    lf = {f'lf.{name}.{k}': v for k, v in labelfree_predictions(mc.lf_fit, logits).items()}
+    return acc_nll_of(logits, y), lf
+
+
 # %% ../nbs/11c_stages.ipynb #171a7a37
 def stage_train(mc: ModelContext) -> dict:
     "Train (or load) the model; training-time metrics, and the seconds of the training loop as a diagnostic."
@@ -126,11 +157,14 @@ def stage_train(mc: ModelContext) -> dict:
             'diag.train_seconds': m['train_seconds']}
 
 def stage_perf(mc: ModelContext) -> dict:
-    "Performance and uncertainty metrics on the clean evaluation subset."
+    "Performance and uncertainty metrics on the clean evaluation subset; the label-free predictors' held-out fit and their clean predictions."
     from robustness_study.metrics.performance import performance_metrics
-    from robustness_study.models import predict
-    x, y = mc.run.eval_tensors()
-    return {f'perf.{k}': v for k, v in performance_metrics(predict(mc.model, x), y).items()}
+    x, y = mc.run.eval_tensors(); logits = predict(mc.model, x)
+    out = {f'perf.{k}': v for k, v in performance_metrics(logits, y).items()}
+    out.update({f'lf.heldout.{k}': v for k, v in mc.lf_fit.items()})
+    out.update({f'lf.clean.{k}': v for k, v in labelfree_predictions(mc.lf_fit, logits).items()})
+    mc.preds.update({'clean': logits.argmax(1).numpy().astype(np.uint8), 'labels.clean': y.numpy().astype(np.uint8)})
+    return out
 
 # %% ../nbs/11c_stages.ipynb #00f590e9
 def stage_norms(mc: ModelContext) -> dict:
@@ -162,7 +196,10 @@ def stage_cifar10_1(mc: ModelContext) -> dict:
         try: return load_cifar10_1(mc.run.root, download=True)
         except DatasetUnavailable as e: mc.run.unavailable['cifar10_1'] = str(e); return None
     d = mc.run.get('cifar10_1', f)
-    return {} if d is None else ood_block('cifar10_1', mc.clean, acc_nll(mc.model, to_nchw(d[0]), torch.from_numpy(d[1])))
+    if d is None: return {}
+    m, lf = ood_eval(mc, 'cifar10_1', to_nchw(d[0]), torch.from_numpy(d[1]), keep=True)
+    mc.preds['labels.cifar10_1'] = d[1].astype(np.uint8)
+    return {**ood_block('cifar10_1', mc.clean, m), **lf}
 
 # %% ../nbs/11c_stages.ipynb #8c9689a0
 def _corrupted(run: RunContext, name: str, sev: int):
@@ -181,20 +218,22 @@ def stage_cifar10c(mc: ModelContext) -> dict:
     from robustness_study.corruptions import CORRUPTIONS
     run = mc.run; n = run.settings['n_c']; sevs = tuple(run.settings['severities'])
     _, y = run.eval_tensors(n); clean = mc.clean_on(n)
-    out, per = {}, {}
+    out, per, lf = {}, {}, {}
     for name in run.bar(run.settings['corruptions'] or CORRUPTIONS, desc='cifar10c'):
         for s in sevs:
             try: x, src = _corrupted(run, name, s)
             except DatasetUnavailable as e:  # e.g. frost images missing: skip that corruption, say so
                 run.unavailable[f'cifar10c.{name}'] = str(e); break
-            per[name, s] = acc_nll(mc.model, to_nchw(x), y)
-            out.update({f'ood.cifar10c.{name}.s{s}.{k}': v for k, v in per[name, s].items()})
+            per[name, s], lf[name, s] = ood_eval(mc, f'cifar10c.{name}.s{s}', to_nchw(x), y, keep=True)
+            out.update({f'ood.cifar10c.{name}.s{s}.{k}': v for k, v in per[name, s].items()}); out.update(lf[name, s])
     if not per: return out
     mean = lambda ks: {m: float(np.mean([per[k][m] for k in ks])) for m in ('accuracy', 'nll')}
-    names = sorted({k[0] for k in per}, key=CORRUPTIONS.index)
-    out.update(ood_block('cifar10c', clean, mean(list(per))))
-    for name in names: out.update(ood_block(f'cifar10c.{name}', clean, mean([k for k in per if k[0] == name])))
-    for s in sevs: out.update(ood_block(f'cifar10c.s{s}', clean, mean([k for k in per if k[1] == s])))
+    lf_mean = lambda set_, ks: {f'lf.{set_}.{p}': float(np.mean([lf[k][f'lf.cifar10c.{k[0]}.s{k[1]}.{p}'] for k in ks])) for p in ('ac', 'doc', 'atc_mc', 'atc_ne')}
+    groups = {'cifar10c': list(per)}
+    groups.update({f'cifar10c.{n}': [k for k in per if k[0] == n] for n in sorted({k[0] for k in per}, key=CORRUPTIONS.index)})
+    groups.update({f'cifar10c.s{s}': [k for k in per if k[1] == s] for s in sevs})
+    for set_, ks in groups.items():
+        if ks: out.update(ood_block(set_, clean, mean(ks))); out.update(lf_mean(set_, ks))
     return out
 
 # %% ../nbs/11c_stages.ipynb #e437cb47
@@ -215,7 +254,8 @@ def stage_attacks(mc: ModelContext) -> dict:
             sur = lambda: run_attack(ModelContext(run, run.zoo[0], mc.ckpt_dir).model, x, y, 'pgd', seed=run.seed, **attack_params(run, 'pgd'))
             xa = run.get('transfer_x', sur)
         else: xa = run_attack(mc.model, x, y, name, seed=run.seed, **attack_params(run, name))
-        out.update(ood_block(name, clean, acc_nll(mc.model, xa, y)))
+        m, lf = ood_eval(mc, name, xa, y, keep=name == 'transfer')   # the transfer images are shared by every model
+        out.update(ood_block(name, clean, m)); out.update(lf)
         if name in ('deepfool', 'cw'):  # minimal-perturbation attacks: the size of the perturbation is the informative number
             out[f'ood.{name}.median_l2'] = float((xa.cpu() - x).flatten(1).norm(dim=1).median())
     return out

@@ -25,7 +25,7 @@ from .robustness import acc_nll
 __all__ = ['N_TEST', 'EVAL_BS', 'OPT_FUNCS', 'TRAIN_COLS', 'set_seed', 'n_test_for', 'train_data', 'CheckpointError',
            'checkpoint_paths', 'save_checkpoint', 'load_checkpoint', 'load_trained', 'is_trained', 'ChannelsLast',
            'make_learner', 'bf16_native', 'BF16Autocast', 'train_model', 'training_table', 'write_csv_atomic',
-           'train_zoo']
+           'train_zoo', 'budget_from_curves', 'arch_key', 'zoo_training_seconds']
 
 # %% ../nbs/03_training.ipynb #eb02c4c9
 def set_seed(seed: int, # seed for python, numpy and torch
@@ -282,3 +282,34 @@ def train_zoo(cfgs: list[dict], # configs to train
     df = training_table(cfgs, ckpt_dir)
     if out is not None: write_csv_atomic(df, Path(out)/'training.csv')
     return df
+
+# %% ../nbs/03_training.ipynb #209279c3
+def budget_from_curves(rows: list[dict], # learning-curve rows with `model`, `epochs`, `test_acc` (`bench/results/learning_curves.json`)
+                       tol: float = 0.01, # allowed shortfall from each model's best final test accuracy
+                      ) -> int:
+    "Smallest budget (epochs) at which every model is within `tol` of its best final test accuracy over the budgets all models have."
+    by = {}
+    for r in rows: by.setdefault(r['model'], {})[r['epochs']] = r['test_acc']
+    if not by: raise ValueError('no learning-curve rows')
+    budgets = sorted(set.intersection(*(set(v) for v in by.values())))
+    if not budgets: raise ValueError('the models share no budget')
+    best = {m: max(v[e] for e in budgets) for m, v in by.items()}
+    return next(e for e in budgets if all(v[e] >= best[m] - tol for m, v in by.items()))
+
+def arch_key(cfg: dict) -> tuple:
+    "What a model's cost depends on: `('vgg',)` or `('cnn', depth, width)`."
+    return ('vgg',) if cfg['arch'] == 'vgg' else ('cnn', int(cfg['depth']), int(cfg['width']))
+
+def zoo_training_seconds(cfgs: list[dict], # the zoo to train (with `epochs`)
+                         rows: list[dict], # measured runs: `arch`, `depth`, `width`, `epochs`, `train_seconds`
+                         slots: int = 2, # models trained at once, one thread each
+                        ) -> float:
+    "Projected wall seconds of training `cfgs`: each model's measured seconds per epoch of its architecture, list-scheduled largest first on `slots` workers."
+    per = {}
+    for r in rows: per.setdefault(arch_key(r), []).append(r['train_seconds'] / r['epochs'])
+    missing = {arch_key(c) for c in cfgs} - set(per)
+    if missing: raise ValueError(f'no measured run for architecture(s) {sorted(missing)}')
+    cost = sorted((float(np.median(per[arch_key(c)])) * c['epochs'] for c in cfgs), reverse=True)
+    free = [0.0] * slots
+    for s in cost: free[free.index(min(free))] += s
+    return max(free)

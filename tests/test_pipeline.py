@@ -62,11 +62,25 @@ def test_smoke_table(reference):
     out, _ = reference
     df = pd.read_csv(out/'results.csv')
     assert len(df) == 2 and df.id.is_unique
-    for prefix in ('cfg.', 'train.', 'perf.', 'norm.', 'sharp.', 'acr.', 'ood.cifar10c', 'rob.cifar10c', 'ood.pgd', 'rob.square'):
+    for prefix in ('cfg.', 'train.', 'perf.', 'norm.', 'sharp.', 'acr.', 'ood.cifar10c', 'rob.cifar10c', 'ood.pgd', 'rob.square',
+                   'lf.heldout.', 'lf.cifar10c.ac', 'lf.pgd.atc_mc', 'lf.transfer.doc'):
         assert any(c.startswith(prefix) for c in df.columns), prefix
     assert df['run.unavailable'].str.contains('cifar10_1').all()   # offline: recorded, not faked
     run = json.loads((out/'last_run.json').read_text())
     assert run['models'] == 2 and 'attacks' in run['stage_seconds_total']
+
+
+def test_prediction_files(reference):
+    "Every model has a prediction file with the shared sets, readable as one stacked array per set."
+    from robustness_study.results import read_predictions, read_prediction_file
+    out, _ = reference
+    ids = list(pd.read_csv(out/'results.csv').id)
+    preds, labels = read_predictions(out, ids)
+    assert {'clean', 'transfer', 'cifar10c.fog.s1'} <= set(preds) and not {'pgd', 'fgsm'} & set(preds)
+    assert preds['clean'].shape == (2, len(labels['clean'])) and preds['clean'].dtype.name == 'uint8'
+    rec = json.loads((out/'models'/f'{ids[0]}.json').read_text())
+    assert set(rec['stages']['perf']['preds']) == {'clean', 'labels.clean'}
+    assert sorted(k for st in rec['stages'].values() for k in st['preds']) == sorted(read_prediction_file(out, ids[0]))
 
 
 def test_killed_runs_resume_each_model_exactly_once(reference, resumed):
@@ -79,6 +93,8 @@ def test_killed_runs_resume_each_model_exactly_once(reference, resumed):
 def test_same_seed_gives_byte_identical_table(reference, resumed):
     "The interrupted-and-resumed run recomputed everything from scratch with seed 0: same bytes as the reference."
     assert metric_csv(reference[0]/'results.csv') == metric_csv(resumed[0]/'results.csv')
+    for f in (reference[0]/'preds').glob('*.npz'):     # and the same predicted labels, byte for byte
+        assert f.read_bytes() == (resumed[0]/'preds'/f.name).read_bytes(), f.name
 
 
 def test_lock_and_different_seed(reference, env, tmp_path):

@@ -8,7 +8,8 @@ import numpy as np
 import torch
 
 # %% auto #0
-__all__ = ['margins', 'log_softmax_np', 'reliability_bins', 'performance_metrics']
+__all__ = ['margins', 'log_softmax_np', 'reliability_bins', 'performance_metrics', 'confidence_scores', 'fit_labelfree',
+           'labelfree_predictions']
 
 # %% ../../nbs/05_performance.ipynb #ad8fedb9
 def _check_logits_labels(logits, y):
@@ -98,3 +99,29 @@ def performance_metrics(logits, # (N, C) logits, torch tensor or numpy
         margin_mean=float(m.mean()),
         margin_p10=float(np.percentile(m, 10)),
     )
+
+# %% ../../nbs/05_performance.ipynb #63558284
+def confidence_scores(logits, # (N, C) logits, torch tensor or numpy
+                     ) -> dict: # `{'mc': max-softmax (N,), 'ne': negative entropy (N,)}`, float64
+    "The two confidence scores of ATC for each example: max-softmax probability and negative predictive entropy."
+    lg, _ = _check_logits_labels(logits, np.zeros(len(logits), np.int64))
+    lp = log_softmax_np(lg); p = np.exp(lp)
+    return {'mc': p.max(1), 'ne': (p * lp).sum(1)}
+
+def fit_labelfree(logits, # (n, C) logits on the clean held-out sample
+                  y, # (n,) its labels
+                 ) -> dict: # `{'accuracy', 'confidence', 't_mc', 't_ne', 'n'}`
+    "What the label-free predictors need from the labelled clean held-out sample: its accuracy, mean confidence and ATC thresholds."
+    lg, y = _check_logits_labels(logits, y)
+    acc = float((lg.argmax(1) == y).mean()); s = confidence_scores(lg); n = len(y)
+    k = int(round((1 - acc) * n))                      # the number of held-out scores that must fall below t
+    thr = lambda v: float(np.inf if k >= n else np.sort(v)[k])
+    return {'accuracy': acc, 'confidence': float(s['mc'].mean()), 't_mc': thr(s['mc']), 't_ne': thr(s['ne']), 'n': n}
+
+def labelfree_predictions(fit: dict, # `fit_labelfree` of the clean held-out sample
+                          logits, # (m, C) logits on the unlabelled shifted set
+                         ) -> dict: # `{'ac', 'doc', 'atc_mc', 'atc_ne'}`: predicted accuracies
+    "Average Confidence, Difference of Confidences and Average Thresholded Confidence (MC, NE) predictions of accuracy on a set."
+    s = confidence_scores(logits); ac = float(s['mc'].mean())
+    return {'ac': ac, 'doc': fit['accuracy'] - (fit['confidence'] - ac),
+            'atc_mc': float((s['mc'] >= fit['t_mc']).mean()), 'atc_ne': float((s['ne'] >= fit['t_ne']).mean())}
