@@ -4,6 +4,7 @@
 
 # %% ../nbs/10_analysis.ipynb #b94c9304
 from __future__ import annotations
+import warnings
 import numpy as np
 import pandas as pd
 from scipy import stats
@@ -11,9 +12,10 @@ from fastcore.meta import delegates
 
 # %% auto #0
 __all__ = ['METRIC_PREFIXES', 'TRAIN_METRICS', 'BOOKKEEPING', 'FAMILIES', 'ROBUST_DIRECTION', 'metric_columns',
-           'robustness_columns', 'kendall_matrix', 'spearman_matrix', 'correlations', 'within_groups', 'reversals',
-           'add_study_columns', 'study_table', 'granulated_kendall', 'family_of', 'worst_case_ranking', 'composite_cv',
-           'verdict', 'target_direction', 'claim_table', 'study_answer', 'partial_kendall_matrix',
+           'robustness_columns', 'kendall_matrix', 'spearman_matrix', 'bh_adjust', 'correlations', 'within_groups',
+           'reversals', 'effective_robustness', 'add_study_columns', 'study_table', 'granulated_kendall',
+           'conditional_mi', 'family_of', 'worst_case_ranking', 'ranking_bootstrap', 'composite_cv', 'verdict',
+           'target_direction', 'claim_table', 'duplicate_clusters', 'study_answer', 'partial_kendall_matrix',
            'partial_correlations', 'accuracy_strata', 'strata_tau', 'beyond_accuracy', 'heatmap', 'scatter']
 
 # %% ../nbs/10_analysis.ipynb #4eea6d5f
@@ -45,7 +47,8 @@ def robustness_columns(df: pd.DataFrame, # results table
 # %% ../nbs/10_analysis.ipynb #347240f5
 def _signs(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     "Flattened pairwise sign matrices and validity masks: (B, n, c) -> (B, c, n*n) each."
-    d = X[:, :, None, :] - X[:, None, :, :]          # B, n, n, c
+    with np.errstate(invalid='ignore'): d = X[:, :, None, :] - X[:, None, :, :]   # B, n, n, c
+    d[X[:, :, None, :] == X[:, None, :, :]] = 0.0     # equal values tie, infinities included (inf - inf is NaN)
     v = ~np.isnan(d)
     s = np.where(v, np.sign(np.nan_to_num(d)), 0.0)
     B, n, _, c = d.shape
@@ -85,6 +88,19 @@ def spearman_matrix(X: np.ndarray, # (B, n, p) metric values per resample
             out[:, :, j] = np.nansum(a * b, 1) / np.sqrt(np.nansum(a * a, 1) * np.nansum(b * b, 1))
     return out
 
+# %% ../nbs/10_analysis.ipynb #388aeec1
+def bh_adjust(p, # p-values, any 1-D sequence; NaN allowed
+             ) -> np.ndarray: # Benjamini-Hochberg adjusted p-values, same order; NaN where `p` is NaN
+    "Benjamini-Hochberg (1995) adjusted p-values over the defined entries of `p`."
+    p = np.asarray(p, dtype=float); out = np.full(p.shape, np.nan); ok = ~np.isnan(p)
+    q = p[ok]; m = len(q)
+    if m == 0: return out
+    o = np.argsort(q)
+    r = np.minimum.accumulate((q[o] * m / np.arange(1, m + 1))[::-1])[::-1]
+    adj = np.empty(m); adj[o] = np.minimum(r, 1.0)
+    out[ok] = adj
+    return out
+
 # %% ../nbs/10_analysis.ipynb #49c08f44
 def correlations(df: pd.DataFrame, # results table
                  metrics: list[str] | None = None, # metric columns (default `metric_columns(df)`)
@@ -93,7 +109,7 @@ def correlations(df: pd.DataFrame, # results table
                  seed: int = 0, # bootstrap seed
                  ci: float = 0.95, # interval coverage
                 ) -> pd.DataFrame: # one row per (metric, target) pair
-    "Long table: Kendall tau and Spearman rho of every (metric, target) pair with bootstrap CIs and p-values."
+    "Long table: Kendall tau and Spearman rho of every (metric, target) pair with bootstrap CIs, p-values and BH-adjusted p-values of tau."
     metrics = metric_columns(df) if metrics is None else list(metrics)
     targets = robustness_columns(df) if targets is None else list(targets)
     if not metrics or not targets: raise ValueError('need at least one metric and one target column')
@@ -115,7 +131,9 @@ def correlations(df: pd.DataFrame, # results table
             p_rho = stats.spearmanr(X[ok, i], Y[ok, j]).pvalue if ok.sum() > 2 else np.nan
             rows.append({'metric': m, 'target': t, 'n': int(ok.sum()), **{k: float(v[i, j]) for k, v in res.items()},
                          'p_tau': float(p_tau), 'p_rho': float(p_rho)})
-    return pd.DataFrame(rows)
+    out = pd.DataFrame(rows)
+    out['p_bh'] = bh_adjust(out.p_tau)   # Benjamini-Hochberg over every pair of this table
+    return out
 
 # %% ../nbs/10_analysis.ipynb #94888e06
 @delegates(correlations)
@@ -146,16 +164,39 @@ def reversals(pooled: pd.DataFrame, # output of `correlations` on the whole tabl
     out = w[flip].copy(); out.insert(0, f'pooled_{stat}', p[flip])
     return out.reset_index()
 
+# %% ../nbs/10_analysis.ipynb #b17b6191
+def effective_robustness(df: pd.DataFrame, # results table
+                         id_acc: str = 'perf.accuracy', # clean accuracy column (`train.test_acc` when this one is absent)
+                         eps: float = 1e-3, # clipping of the probit
+                        ) -> dict: # `rob.<set>.eff_robustness` -> Series, for every set with `ood.<set>.accuracy` and `rob.<set>.rel_robustness`
+    "Effective robustness (Taori et al. 2020): each model's probit OOD accuracy minus the zoo's probit line at its clean accuracy."
+    from robustness_study.labelfree import probit, probit_line
+    if id_acc not in df: id_acc = 'train.test_acc'
+    if id_acc not in df: return {}
+    out = {}
+    for c in df.columns:
+        if not (c.startswith('rob.') and c.endswith('.rel_robustness')): continue
+        s = c[4:-len('.rel_robustness')]
+        if f'ood.{s}.accuracy' not in df: continue
+        x, y = df[id_acc].to_numpy(float), df[f'ood.{s}.accuracy'].to_numpy(float)
+        try: fit = probit_line(x, y, eps)
+        except ValueError: continue                     # fewer than 3 models, or one clean accuracy for all
+        out[f'rob.{s}.eff_robustness'] = pd.Series(probit(y, eps) - (fit['slope'] * probit(x, eps) + fit['bias']), index=df.index)
+    return out
+
 # %% ../nbs/10_analysis.ipynb #0d367a40
 def add_study_columns(df: pd.DataFrame, # results table
                      ) -> pd.DataFrame: # a copy with the derived columns (replaced if already there)
-    "A copy of `df` with `rob.<attack>.median_l2`, `cfg.group` and `cfg.lr_level` added."
+    "A copy of `df` with `rob.<attack>.median_l2`, `rob.<set>.eff_robustness`, `cfg.group`, `cfg.cv_group` and `cfg.lr_level` added."
     new = {}
     for a in ('deepfool', 'cw'):
         if f'ood.{a}.median_l2' in df: new[f'rob.{a}.median_l2'] = df[f'ood.{a}.median_l2']
+    new.update(effective_robustness(df))
     if 'cfg.arch' in df:
         depth = df['cfg.depth'] if 'cfg.depth' in df else pd.Series(np.nan, index=df.index)
         new['cfg.group'] = [a if pd.isna(d) else f'{a}-d{int(d)}' for a, d in zip(df['cfg.arch'], depth)]
+        if 'cfg.optimizer' in df:   # the depth grid split by optimizer; architectures without a depth grid stay whole
+            new['cfg.cv_group'] = [g if pd.isna(d) else f'{g}-{o}' for g, d, o in zip(new['cfg.group'], depth, df['cfg.optimizer'])]
         if {'cfg.optimizer', 'cfg.lr'} <= set(df.columns):
             new['cfg.lr_level'] = df.groupby(['cfg.arch', 'cfg.optimizer'])['cfg.lr'].rank(method='dense').sub(1).astype(int)
     return pd.concat([df.drop(columns=[c for c in new if c in df]), pd.DataFrame(new, index=df.index)], axis=1)
@@ -205,6 +246,43 @@ def granulated_kendall(df: pd.DataFrame, # results table (one row per model)
     out['Psi'] = float(np.mean(vals)) if vals else float('nan')
     return out
 
+# %% ../nbs/10_analysis.ipynb #6bdc0d36
+def _entropy(*cols) -> float:
+    "Plug-in joint entropy in bits of one or more discrete columns."
+    _, cnt = np.unique(np.stack([np.asarray(c).astype(str) for c in cols], 1), axis=0, return_counts=True)
+    p = cnt / cnt.sum()
+    return float(-(p * np.log2(p)).sum())
+
+def _cmi(a, b, u) -> tuple[float, float]:
+    "I(a; b | u) and H(b | u) in bits."
+    return (_entropy(a, u) + _entropy(b, u) - _entropy(a, b, u) - _entropy(u), _entropy(b, u) - _entropy(u))
+
+# %% ../nbs/10_analysis.ipynb #9b6c6a28
+def conditional_mi(df: pd.DataFrame, # results table (one row per model)
+                   metric: str, # measure column
+                   target: str, # robustness (or generalisation) column
+                   hparams: list[str], # hyperparameter columns spanning the grid
+                  ) -> dict: # `cmi.<hparam>` (normalised), `cmi` their minimum, `cmi_raw` (bits) and `h_target` at the minimum, `pairs`
+    "Jiang et al. (2020)'s conditional mutual information between metric and target sign changes, minimised over the conditioning hyperparameter."
+    d = df.dropna(subset=[metric, target]).reset_index(drop=True)
+    H = d[hparams].astype(str).to_numpy()
+    i, j = np.triu_indices(len(d), 1)
+    one = (H[i] != H[j]).sum(1) == 1                        # pairs that differ in exactly one hyperparameter
+    i, j = i[one], j[one]
+    if len(i) < 2: raise ValueError(f'need at least 2 model pairs that differ in one hyperparameter, got {len(i)}')
+    m, g = d[metric].to_numpy(float), d[target].to_numpy(float)
+    vm, vg = np.sign(m[i] - m[j]), np.sign(g[i] - g[j])
+    out = {}
+    for k, h in enumerate(hparams):
+        u = np.array(['|'.join(sorted(p)) for p in zip(H[i, k], H[j, k])])
+        I, Hg = _cmi(vm, vg, u)
+        out[h] = (I / Hg if Hg > 0 else float('nan'), I, Hg)
+    best = min((h for h in hparams if not np.isnan(out[h][0])), key=lambda h: out[h][0], default=None)
+    res = {f'cmi.{h}': out[h][0] for h in hparams}
+    res.update(cmi=out[best][0] if best else float('nan'), cmi_raw=out[best][1] if best else float('nan'),
+               h_target=out[best][2] if best else float('nan'), pairs=int(len(i)))
+    return res
+
 # %% ../nbs/10_analysis.ipynb #c5495916
 FAMILIES = {'natural': ('cifar10_1',), 'corruptions': ('cifar10c',), 'white-box': ('fgsm', 'bim', 'pgd', 'deepfool', 'cw'),
             'black-box': ('square', 'transfer')}
@@ -221,48 +299,118 @@ def worst_case_ranking(corr: pd.DataFrame, # output of `correlations`
                        score: str = 'rel_robustness', # which robustness definition
                        stat: str = 'tau', # 'tau' or 'rho'
                        families: dict = FAMILIES, # family -> set names
-                      ) -> pd.DataFrame: # one row per metric: a column per family, `worst`, `worst_family`, `mean`
-    "Per metric: mean |tau| per family (averaged over that family's sets), the worst family and its value; sorted best first."
+                       signed: bool = True, # average the signed statistic within a family, then take |.|; False: average |stat| per set
+                      ) -> pd.DataFrame: # one row per metric: a column per family, `worst`, `worst_family`, `mean`, `spread.<family>`
+    "Per metric: |mean tau| per family, the worst family and its value, and the spread of each family's per-set taus; best first."
     c = corr[corr.target.str.endswith('.' + score)].copy()
     c['family'] = c.target.map(lambda t: family_of(t, families))
     c = c.dropna(subset=['family'])
-    per = c.assign(abs_stat=c[stat].abs()).pivot_table(index='metric', columns='family', values='abs_stat', aggfunc='mean')
-    per['worst'] = per.min(axis=1, skipna=False)
-    per['worst_family'] = per.drop(columns='worst').idxmin(axis=1)
-    per['mean'] = per.drop(columns=['worst', 'worst_family']).mean(axis=1)
+    if not len(c): return pd.DataFrame(columns=['worst', 'worst_family', 'mean'], index=pd.Index([], name='metric'))
+    c['v'] = c[stat] if signed else c[stat].abs()
+    per = c.pivot_table(index='metric', columns='family', values='v', aggfunc='mean').abs()
+    fams = list(per.columns)
+    spread = c.pivot_table(index='metric', columns='family', values=stat, aggfunc=lambda s: s.max() - s.min())
+    per['worst'] = per[fams].min(axis=1, skipna=False)
+    per['worst_family'] = per[fams].idxmin(axis=1)
+    per['mean'] = per[fams].mean(axis=1)
+    for f in fams: per[f'spread.{f}'] = spread[f]
+    per.columns.name = None
     return per.sort_values('worst', ascending=False)
 
+# %% ../nbs/10_analysis.ipynb #85f5d52d
+def _family_worst(K: np.ndarray, # (B, p, q) taus of every metric with every target
+                  targets: list[str], # the q target names, each in a family
+                  families: dict = FAMILIES, # family -> set names
+                 ) -> np.ndarray: # (B, p) worst-family |signed mean tau|; NaN when some family mean is undefined
+    "Worst family of every metric per resample, from signed family means."
+    fam = [family_of(t, families) for t in targets]
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)   # a family whose taus are all undefined in a resample
+        means = [np.nanmean(K[:, :, [j for j, f in enumerate(fam) if f == g]], axis=2) for g in dict.fromkeys(f for f in fam if f)]
+    return np.abs(np.stack(means, 2)).min(axis=2)
+
+# %% ../nbs/10_analysis.ipynb #e8ec63ef
+def ranking_bootstrap(df: pd.DataFrame, # results table
+                      metrics: list[str] | None = None, # metric columns (default `metric_columns(df)`)
+                      targets: list[str] | None = None, # robustness columns (default: every `score` column of a family)
+                      n_boot: int = 200, # bootstrap resamples over models
+                      seed: int = 0, # bootstrap seed
+                      families: dict = FAMILIES, # family -> set names
+                      score: str = 'rel_robustness', # robustness definition, when `targets` is None
+                      ci: float = 0.95, # interval coverage
+                     ) -> pd.DataFrame: # one row per metric: `win_freq`, `worst`, `worst_lo`, `worst_hi`; sorted by `worst`
+    "How often each metric wins the worst-family ranking over bootstrap resamples of the models, with its worst-family |tau| and CI."
+    metrics = metric_columns(df) if metrics is None else list(metrics)
+    targets = robustness_columns(df, scores=(score,)) if targets is None else list(targets)
+    targets = [t for t in targets if family_of(t, families)]
+    if not metrics or not targets: raise ValueError('need at least one metric and one target column in a family')
+    X, Y, n = df[metrics].to_numpy(float), df[targets].to_numpy(float), len(df)
+    idx = np.random.default_rng(seed).integers(0, n, (n_boot, n))
+    point = _family_worst(kendall_matrix(X[None], Y[None]), targets, families)[0]
+    W = np.concatenate([_family_worst(kendall_matrix(X[idx[i:i + 50]], Y[idx[i:i + 50]]), targets, families) for i in range(0, n_boot, 50)])
+    q = [(1 - ci) / 2 * 100, (1 + ci) / 2 * 100]
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)
+        lo, hi = np.nanpercentile(W, q, axis=0); best = np.nanmax(W, axis=1)
+    win = np.argmax(np.where(np.isnan(W), -np.inf, W), axis=1)
+    out = pd.DataFrame({'metric': metrics, 'win_freq': np.bincount(win, minlength=len(metrics)) / n_boot,
+                        'worst': point, 'worst_lo': lo, 'worst_hi': hi}).sort_values('worst', ascending=False, na_position='last')
+    out.attrs.update(n_boot=n_boot, best_value=tuple(float(v) for v in np.nanpercentile(best, [50, *q])))
+    return out.set_index('metric')
+
 # %% ../nbs/10_analysis.ipynb #94afd55e
+def _tau(a: np.ndarray, # values
+         b: np.ndarray, # values, same length
+        ) -> float: # Kendall tau-b on the pairs where both are present; NaN with fewer than 3 such models or a constant side
+    "Kendall's tau-b of two vectors, NaN when undefined."
+    ok = ~np.isnan(a) & ~np.isnan(b)
+    if ok.sum() < 3 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0: return float('nan')
+    return float(stats.kendalltau(a[ok], b[ok]).statistic)
+
+def _cv_fold(X, y, tr, te, metrics, alpha, base):
+    "One held-out group: taus of the ridge composite, the fixed baseline and the best single metric chosen on `tr`."
+    from sklearn.linear_model import Ridge
+    med = np.nanmedian(X[tr], 0); Xf = np.where(np.isnan(X), med, X)
+    mu, sd = Xf[tr].mean(0), Xf[tr].std(0); sd[sd == 0] = 1
+    Z = (Xf - mu) / sd
+    row = {'tau_composite': _tau(Ridge(alpha=alpha).fit(Z[tr], y[tr]).predict(Z[te]), y[te]), 'tau_baseline': float('nan')}
+    if base is not None: row['tau_baseline'] = np.sign(_tau(base[tr], y[tr])) * _tau(base[te], y[te])
+    taus = {j: _tau(X[tr, j], y[tr]) for j in range(len(metrics)) if np.ptp(Xf[tr, j]) > 0 and np.ptp(Xf[te, j]) > 0}
+    taus = {j: t for j, t in taus.items() if not np.isnan(t)}
+    j = max(taus, key=lambda k: abs(taus[k])) if taus else None
+    row['single_metric'] = metrics[j] if j is not None else None
+    row['tau_best_single'] = np.sign(taus[j]) * _tau(X[te, j], y[te]) if j is not None else float('nan')
+    return row
+
+# %% ../nbs/10_analysis.ipynb #b65d5c00
 def composite_cv(df: pd.DataFrame, # results table
                  target: str, # robustness column to predict
                  metrics: list[str] | None = None, # predictor columns (default `metric_columns(df)`)
-                 group: str = 'cfg.depth', # hold out all models sharing a value of this column
+                 group: str = 'cfg.cv_group', # hold out all models sharing a value of this column
                  alpha: float = 10.0, # ridge penalty
-                ) -> dict: # held-out taus, the number of models scored, the single metrics chosen in-fold
-    "Held-out Kendall tau of a ridge composite vs the best single metric (chosen in-fold), with grouped CV."
-    from sklearn.linear_model import Ridge
+                 baseline: str | None = 'train.test_acc', # fixed single-metric baseline, declared in advance (None: none)
+                 min_test: int = 3, # a held-out group is scored when it has at least this many models
+                ) -> dict: # mean held-out taus over scored folds, per-fold table `folds`, the single metrics chosen in-fold
+    "Leave-one-group-out tau of a ridge composite vs a fixed baseline and the best single metric chosen in-fold, per fold and on average."
     metrics = metric_columns(df) if metrics is None else list(metrics)
     d = df.dropna(subset=[target])
-    groups = d[group].to_numpy()
+    groups = d[group].astype(str).to_numpy()
     if len(np.unique(groups)) < 2: raise ValueError(f'grouped CV needs at least 2 values of {group!r}')
     X, y = d[metrics].to_numpy(float), d[target].to_numpy(float)
-    pred_c, pred_s, chosen = np.full(len(y), np.nan), np.full(len(y), np.nan), []
+    base = d[baseline].to_numpy(float) if baseline is not None and baseline in d else None
+    rows = []
     for g in np.unique(groups):
         te, tr = groups == g, groups != g
-        if tr.sum() < 3: continue                          # too few models to fit: this fold's predictions stay missing
-        med = np.nanmedian(X[tr], 0); Xf = np.where(np.isnan(X), med, X)
-        mu, sd = Xf[tr].mean(0), Xf[tr].std(0); sd[sd == 0] = 1
-        Z = (Xf - mu) / sd
-        pred_c[te] = Ridge(alpha=alpha).fit(Z[tr], y[tr]).predict(Z[te])
-        taus = np.array([stats.kendalltau(Z[tr, j], y[tr]).statistic for j in range(Z.shape[1])])
-        if np.isnan(taus).all(): continue                  # constant target in the training folds
-        j = int(np.nanargmax(np.abs(taus))); chosen.append(metrics[j])
-        pred_s[te] = np.sign(taus[j]) * Z[te, j]
-    def tau(p):
-        ok = ~np.isnan(p)
-        return float(stats.kendalltau(p[ok], y[ok]).statistic) if ok.sum() > 2 else float('nan')
-    return {'target': target, 'group': group, 'n': len(y), 'n_scored': int((~np.isnan(pred_c)).sum()),
-            'tau_composite': tau(pred_c), 'tau_best_single': tau(pred_s), 'single_metrics_chosen': sorted(set(chosen))}
+        row = {'group': g, 'n_test': int(te.sum())}
+        if tr.sum() >= 3 and te.sum() >= max(min_test, 3) and np.ptp(y[te]) > 0: row.update(_cv_fold(X, y, tr, te, metrics, alpha, base))
+        rows.append(row)
+    folds = pd.DataFrame(rows).reindex(columns=['group', 'n_test', 'tau_composite', 'tau_baseline', 'tau_best_single', 'single_metric'])
+    scored = folds.tau_composite.notna()
+    with warnings.catch_warnings():
+        warnings.simplefilter('ignore', RuntimeWarning)   # no scored fold: NaN means
+        means = {k: float(np.nanmean(folds[k].to_numpy(float))) for k in ('tau_composite', 'tau_baseline', 'tau_best_single')}
+    return {'target': target, 'group': group, 'n': len(y), 'n_folds': int(scored.sum()), 'n_scored': int(folds.n_test[scored].sum()),
+            **means, 'baseline': baseline, 'single_metrics_chosen': sorted(set(folds.single_metric.dropna())), 'folds': folds}
 
 # %% ../nbs/10_analysis.ipynb #95a9036a
 def verdict(tau: float, # the statistic
@@ -280,7 +428,7 @@ def verdict(tau: float, # the statistic
     return f'{grade} with the opposite sign'
 
 # %% ../nbs/10_analysis.ipynb #c38c85e2
-ROBUST_DIRECTION = {'rel_robustness': 1, 'median_l2': 1, 'acc_gap': -1, 'prop_drop': -1, 'nll_gap': -1, 'nll_ratio': -1}
+ROBUST_DIRECTION = {'rel_robustness': 1, 'eff_robustness': 1, 'median_l2': 1, 'acc_gap': -1, 'prop_drop': -1, 'nll_gap': -1, 'nll_ratio': -1}
 
 def target_direction(target: str, # a robustness column `rob.<set>.<score>`
                     ) -> int: # +1 when a larger value means more robust, -1 when it means less robust
@@ -290,15 +438,28 @@ def target_direction(target: str, # a robustness column `rob.<set>.<score>`
     return ROBUST_DIRECTION[score]
 
 # %% ../nbs/10_analysis.ipynb #f3d04733
+def _one_per_cluster(c: pd.DataFrame, # claim rows with `metric`, `target`, `tau`
+                     clusters: list, # lists of near-duplicate column names (metrics or targets)
+                    ) -> pd.DataFrame: # one row per (metric cluster, target cluster): the member pair with the median tau, `members` counted
+    "Collapse the pairs of near-duplicate metrics and targets to one representative row each."
+    rep = {m: cl[0] for cl in clusters for m in cl}
+    key = [c.metric.map(lambda m: rep.get(m, m)), c.target.map(lambda t: rep.get(t, t))]
+    keep, size = [], []
+    for _, g in c.groupby(key, sort=False):
+        g = g.sort_values('tau', na_position='last')
+        keep.append(g.index[(len(g) - 1) // 2]); size.append(len(g))   # the (lower) median tau of the cluster's pairs
+    return c.loc[keep].assign(members=size).sort_index()
+
 def claim_table(corr: pd.DataFrame, # output of `correlations` or `partial_correlations`
                 metrics: list[str], # the claim's metrics (missing ones are ignored)
                 targets: list[str], # the claim's robustness columns (missing ones are ignored)
                 moderate: float = 0.3, # passed to `verdict`
                 direction: int | dict | None = None, # claimed direction: +1 "higher metric, more robust", -1 the reverse, a dict metric -> +1/-1/None, or None (sign not judged)
-               ) -> pd.DataFrame: # the claim's rows of `corr` with a `verdict` column, and `expected_sign` when a direction is given
+                clusters: list | None = None, # near-duplicate columns (`duplicate_clusters`): one verdict per cluster pair; None: every pair
+               ) -> pd.DataFrame: # the claim's rows of `corr` with a `verdict` column, `expected_sign` when a direction is given, `members` with clusters
     "Verdict on every (metric, target) pair of a stated finding, judging the sign of tau when the finding states a direction."
     c = corr[corr.metric.isin(metrics) & corr.target.isin(targets)].copy()
-    cols = [k for k in ('metric', 'target', 'n', 'tau', 'tau_lo', 'tau_hi', 'p_tau') if k in c]
+    cols = [k for k in ('metric', 'target', 'n', 'tau', 'tau_lo', 'tau_hi', 'p_tau', 'p_bh') if k in c]
     signs = [None] * len(c)
     if direction is not None:
         d = direction if isinstance(direction, dict) else {m: direction for m in c.metric}
@@ -307,42 +468,69 @@ def claim_table(corr: pd.DataFrame, # output of `correlations` or `partial_corre
         signs = [None if d[m] is None else int(d[m]) * target_direction(t) for m, t in zip(c.metric, c.target)]
         c['expected_sign'] = pd.array(signs, dtype='Int64'); cols.append('expected_sign')
     c['verdict'] = [verdict(t, l, h, moderate, s) for t, l, h, s in zip(c.tau, c.tau_lo, c.tau_hi, signs)]
+    if clusters is not None and len(c): c = _one_per_cluster(c, clusters); cols.append('members')
     return c[cols + ['verdict']].reset_index(drop=True)
+
+# %% ../nbs/10_analysis.ipynb #8e9d7a87
+def duplicate_clusters(df: pd.DataFrame, # results table
+                       cols: list[str], # columns to cluster (metrics, targets, or both; missing ones are ignored)
+                       threshold: float = 0.9, # |Kendall tau| across models that makes two columns near duplicates
+                      ) -> list[list[str]]: # clusters in table order (singletons included), members in `cols` order
+    "Single-linkage clusters of columns whose |Kendall tau| across the models reaches `threshold`."
+    cols = [c for c in dict.fromkeys(cols) if c in df]
+    if not cols: return []
+    A = df[cols].to_numpy(float)
+    K = np.abs(kendall_matrix(A[None], A[None])[0])
+    parent = list(range(len(cols)))
+    def root(i):
+        while parent[i] != i: i = parent[i]
+        return i
+    for i, j in zip(*np.nonzero(np.nan_to_num(K) >= threshold)):
+        if i < j: parent[root(j)] = root(i)
+    out = {}
+    for i, c in enumerate(cols): out.setdefault(root(i), []).append(c)
+    return list(out.values())
 
 # %% ../nbs/10_analysis.ipynb #b8e2e835
 def study_answer(df: pd.DataFrame, # results table (with `add_study_columns`)
                  corr: pd.DataFrame | None = None, # `correlations` output with rel_robustness targets (computed if None)
                  score: str = 'rel_robustness', # robustness definition
-                 group: str = 'cfg.group', # grouped-CV unit
+                 group: str = 'cfg.cv_group', # grouped-CV unit (`cfg.group` when the table lacks it)
                  moderate: float = 0.3, # |tau| a holistic metric must keep on every family ("Only moderately")
                  strong: float = 0.5, # |tau| on every family for a plain "Yes"
                  n_boot: int = 1000, # bootstrap resamples when `corr` is computed here
-                ) -> dict: # `best`, `worst_tau`, `worst_family`, `holds`, `grade`, `ranking`, `cv`, `families`, `sentence`
-    "Worst-case ranking, per-family composite vs best single metric, and a one-sentence answer."
+                 rank_boot: int = 200, # resamples of `ranking_bootstrap` (0: skip it, `win_freq` is NaN)
+                 baseline: str = 'train.test_acc', # fixed single-metric baseline of `composite_cv`
+                ) -> dict: # `best`, `worst_tau`, `worst_family`, `win_freq`, `holds`, `grade`, `ranking`, `rank_boot`, `cv`, `families`, `sentence`
+    "Worst-case ranking and its bootstrap, per-family composite vs fixed and in-fold single metrics, and a one-sentence answer."
     if corr is None: corr = correlations(df, targets=robustness_columns(df, scores=(score,)), n_boot=n_boot)
     rank = worst_case_ranking(corr, score=score)
     fams = [f for f in FAMILIES if f in rank.columns]
     if not fams: raise ValueError(f'no OOD family has {score} columns in the table')
     best, top = rank.index[0], rank.iloc[0]
+    rb = ranking_bootstrap(df, list(rank.index), sorted(set(corr.target)), n_boot=rank_boot, score=score) if rank_boot else None
+    win = float(rb.loc[best, 'win_freq']) if rb is not None else float('nan')
+    if group not in df: group = 'cfg.group'
     d = df.copy(); cv = {}
     for f in fams:
         cols = [t for t in robustness_columns(d, scores=(score,)) if family_of(t, FAMILIES) == f]
         d[f'fam.{f}'] = d[cols].mean(axis=1)
-        if group in d and d[group].nunique() >= 2: cv[f] = composite_cv(d, f'fam.{f}', metrics=metric_columns(df), group=group)
+        if group in d and d[group].nunique() >= 2: cv[f] = composite_cv(d, f'fam.{f}', metrics=metric_columns(df), group=group, baseline=baseline)
     holds = bool(top['worst'] >= moderate)
     grade = 'Yes' if top['worst'] >= strong else 'Only moderately' if holds else 'No'
-    missing = [f for f in FAMILIES if f not in fams]
-    parts = [f"{grade}: across {len(df)} models, the metric with the best worst case, `{best}`, "
-             f"keeps |tau| = {top['worst']:.2f} with relative robustness on its weakest family ({top['worst_family']}, "
-             f"mean over families {top['mean']:.2f})"]
+    ci = f" (95% CI {rb.loc[best, 'worst_lo']:.2f}-{rb.loc[best, 'worst_hi']:.2f})" if rb is not None else ''
+    parts = [f"{grade}: across {len(df)} models, the metric with the best worst case, `{best}`, keeps |tau| = {top['worst']:.2f}{ci} "
+             f"with relative robustness on its weakest family ({top['worst_family']}, mean over families {top['mean']:.2f})"]
+    if rb is not None: parts.append(f", but it has the best worst case in only {win:.0%} of {rank_boot} bootstrap resamples of the models")
     if cv:
-        comp = np.nanmean([v['tau_composite'] for v in cv.values()]); single = np.nanmean([v['tau_best_single'] for v in cv.values()])
-        parts.append(f"; a ridge composite of all metrics reaches held-out tau {comp:.2f} on average over families, "
-                     f"against {single:.2f} for the best single metric chosen in-fold"
-                     f"{', so combining metrics helps' if comp > single + 0.05 else ''}")
-    if missing: parts.append(f" (families not measured: {', '.join(missing)})")
-    return {'best': best, 'worst_tau': float(top['worst']), 'worst_family': top['worst_family'], 'holds': holds, 'grade': grade,
-            'ranking': rank, 'cv': cv, 'families': fams, 'sentence': ''.join(parts) + '.'}
+        m = lambda k: np.nanmean([v[k] for v in cv.values()])
+        comp, base, single = m('tau_composite'), m('tau_baseline'), m('tau_best_single')
+        parts.append(f"; a ridge composite of all metrics reaches held-out tau {comp:.2f} (mean over held-out `{group}` groups and families), "
+                     f"against {base:.2f} for clean accuracy (`{baseline}`, fixed in advance) and {single:.2f} for the best single metric chosen in-fold"
+                     f"{', so combining metrics helps' if comp > np.nanmax([base, single]) + 0.05 else ', so combining metrics does not clearly help'}")
+    if missing := [f for f in FAMILIES if f not in fams]: parts.append(f" (families not measured: {', '.join(missing)})")
+    return {'best': best, 'worst_tau': float(top['worst']), 'worst_family': top['worst_family'], 'win_freq': win, 'holds': holds,
+            'grade': grade, 'ranking': rank, 'rank_boot': rb, 'cv': cv, 'families': fams, 'sentence': ''.join(parts) + '.'}
 
 # %% ../nbs/10_analysis.ipynb #414f5c54
 def partial_kendall_matrix(X: np.ndarray, # (B, n, p) metric values per resample

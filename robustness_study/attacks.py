@@ -22,7 +22,7 @@ ATTACK_DEFAULTS = {
     'bim': dict(eps=8/255, alpha=2/255, steps=10),
     'pgd': dict(eps=8/255, alpha=2/255, steps=10, random_start=True),
     'deepfool': dict(steps=50, overshoot=0.02, overshoot_on='step', n_candidates=None),
-    'cw': dict(c=1.0, kappa=0.0, steps=50, lr=0.01),
+    'cw': dict(c=(1.0, 10.0, 100.0), kappa=0.0, steps=100, lr=0.01),   # c is searched (see the table above)
     'square': dict(eps=8/255, n_queries=1000, p_init=0.8),
     'transfer': dict(eps=8/255, alpha=2/255, steps=10, random_start=True, surrogate=None),
 }
@@ -41,8 +41,13 @@ def attack_params(name: str, # one of `ATTACKS`
     bad = sorted(set(params) - set(ATTACK_DEFAULTS[name]))
     if bad: raise ValueError(f'{name} does not take {bad}; its parameters are {sorted(ATTACK_DEFAULTS[name])}')
     p = {**ATTACK_DEFAULTS[name], **params}
+    if 'c' in p:   # CW's trade-off constant: one value, or an increasing sequence to search (a number becomes a 1-tuple)
+        cs = tuple(p['c']) if isinstance(p['c'], (tuple, list)) else (p['c'],)
+        ok = len(cs) > 0 and all(isinstance(c, (int, float)) and not isinstance(c, bool) and math.isfinite(c) and c > 0 for c in cs)
+        if not ok or list(cs) != sorted(set(cs)): raise ValueError(f"cw: c must be a positive number or an increasing sequence of them, got {p['c']!r}")
+        p['c'] = tuple(float(c) for c in cs)
     for k, v in p.items():
-        if k in _POSITIVE and not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0):
+        if k in _POSITIVE and k != 'c' and not (isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) and v > 0):
             raise ValueError(f'{name}: {k} must be a positive finite number, got {v!r}')
         if k in _COUNTS and not (isinstance(v, int) and not isinstance(v, bool) and v > 0):
             raise ValueError(f'{name}: {k} must be a positive integer, got {v!r}')
@@ -171,7 +176,7 @@ def _torchattack(name, model, p, seed):
     if name == 'fgsm': return torchattacks.FGSM(model, eps=p['eps'])
     if name == 'bim': return torchattacks.BIM(model, eps=p['eps'], alpha=p['alpha'], steps=p['steps'])
     if name in ('pgd', 'transfer'): return torchattacks.PGD(model, eps=p['eps'], alpha=p['alpha'], steps=p['steps'], random_start=p['random_start'])
-    if name == 'cw': return torchattacks.CW(model, c=p['c'], kappa=p['kappa'], steps=p['steps'], lr=p['lr'])
+    if name == 'cw': return torchattacks.CW(model, c=p['c'][0], kappa=p['kappa'], steps=p['steps'], lr=p['lr'])
     if name == 'square': return torchattacks.Square(model, norm='Linf', eps=p['eps'], n_queries=p['n_queries'], n_restarts=1,
                                                     p_init=p['p_init'], loss='margin', resc_schedule=True, seed=seed)
     raise ValueError(name)
@@ -195,6 +200,15 @@ def run_attack(model: nn.Module, # target classifier taking images in [0, 1]
     if not isinstance(seed, int): raise ValueError(f'seed must be an int, got {seed!r}')
     x, y = _check_xy(x, y)
     if name == 'deepfool': return deepfool(model, x, y, batch_size=batch_size, **p)
+    if name == 'cw' and len(p['c']) > 1:   # search: each point keeps the image of the smallest c that flips it, else stays clean
+        out, todo = x.clone(), torch.ones(len(x), dtype=torch.bool)
+        for c in p['c']:
+            idx = todo.nonzero().squeeze(1)
+            if not len(idx): break
+            xa = run_attack(model, x[idx], y[idx], 'cw', batch_size, seed, **{**p, 'c': c})
+            ok = logit_margins(model, xa, y[idx], batch_size) <= 0
+            out[idx[ok]], todo[idx[ok]] = xa[ok], False
+        return out
     surrogate = p.pop('surrogate', None)
     target = surrogate if name == 'transfer' else model
     dev = model_device(target)
@@ -238,7 +252,7 @@ def attack_report(model: nn.Module, # attacked (target) model
                   batch_size: int = 256, # images per forward pass
                   tie_tol: float = 0.0, # an adversarial image with margin <= tie_tol counts as fooled
                  ) -> dict:
-    "Clean and robust accuracy, attack success rate on correctly classified points, median L2/Linf of successful perturbations."
+    "Clean and robust accuracy, attack success rate on correctly classified points, median L2/Linf and mean L2 of successful perturbations, and the median minimal L2 (failures = inf)."
     x, y = _check_xy(x, y)
     clean = logit_margins(model, x, y, batch_size) > 0
     adv = logit_margins(model, x_adv, y, batch_size) > tie_tol
@@ -246,9 +260,11 @@ def attack_report(model: nn.Module, # attacked (target) model
     l2, linf = perturbation_norms(x.cpu(), x_adv.cpu())
     med = lambda v: v[fooled].median().item() if fooled.any() else math.nan
     n = max(len(y), 1)
+    minimal = torch.where(fooled, l2, torch.full_like(l2, math.inf))[clean]   # per correctly classified point; not flipped: inf
     return dict(n=len(y), clean_acc=clean.sum().item() / n, adv_acc=adv.sum().item() / n, robust_acc=(clean & adv).sum().item() / n,
                 success_rate=fooled.sum().item() / clean.sum().item() if clean.any() else math.nan,
-                median_l2=med(l2), median_linf=med(linf))
+                median_l2=med(l2), median_linf=med(linf), mean_l2=l2[fooled].mean().item() if fooled.any() else math.nan,
+                min_l2_median=minimal.median().item() if clean.any() else math.nan)
 
 # %% ../nbs/04_attacks.ipynb #0b5b2f4c
 ATTACKS_VERSION = 1  # bump when a change to this module changes adversarial images

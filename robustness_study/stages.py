@@ -23,9 +23,9 @@ EVAL_BUDGETS = {
     'smoke': dict(n_eval=100, n_heldout=100, n_c=40, severities=(1, 2, 3, 4, 5), n_attack=16, square_queries=20, cw_steps=5,
                   deepfool_steps=10, n_acr=16, acr_kw=dict(n_samples=2, n_forward=8), n_sharp=200,
                   sharp_kw=dict(n_draws=2, n_examples=64, tol=0.5), n_margin=300),
-    'quick': dict(n_eval=500, n_heldout=500, n_c=200, severities=(1, 2, 3, 4, 5), n_attack=100, square_queries=100, cw_steps=50,
+    'quick': dict(n_eval=500, n_heldout=500, n_c=200, severities=(1, 2, 3, 4, 5), n_attack=100, square_queries=100, cw_steps=100,
                   deepfool_steps=50, n_acr=100, acr_kw={}, n_sharp=1000, sharp_kw=dict(n_draws=16, n_examples=512), n_margin=5000),
-    'paper': dict(n_eval=1000, n_heldout=1000, n_c=500, severities=(1, 2, 3, 4, 5), n_attack=200, square_queries=300, cw_steps=50,
+    'paper': dict(n_eval=1000, n_heldout=1000, n_c=500, severities=(1, 2, 3, 4, 5), n_attack=200, square_queries=300, cw_steps=100,
                   deepfool_steps=50, n_acr=200, acr_kw={}, n_sharp=2000, sharp_kw={}, n_margin=10000),
 }
 # run-level selections, overridable from the CLI (None = everything the module offers)
@@ -246,7 +246,7 @@ def attack_params(run: RunContext, name: str) -> dict:
 
 def stage_attacks(mc: ModelContext) -> dict:
     "White-box (FGSM, BIM, PGD, DeepFool, CW) and black-box (Square, transfer) attacks."
-    from robustness_study.attacks import ATTACKS, run_attack
+    from robustness_study.attacks import ATTACKS, run_attack, attack_report
     run = mc.run; n = run.settings['n_attack']
     x, y = run.eval_tensors(n); clean = mc.clean_on(n); out = {}
     for name in run.bar(run.settings['attacks'] or ATTACKS, desc='attacks'):
@@ -256,8 +256,9 @@ def stage_attacks(mc: ModelContext) -> dict:
         else: xa = run_attack(mc.model, x, y, name, seed=run.seed, **attack_params(run, name))
         m, lf = ood_eval(mc, name, xa, y, keep=name == 'transfer')   # the transfer images are shared by every model
         out.update(ood_block(name, clean, m)); out.update(lf)
-        if name in ('deepfool', 'cw'):  # minimal-perturbation attacks: the size of the perturbation is the informative number
-            out[f'ood.{name}.median_l2'] = float((xa.cpu() - x).flatten(1).norm(dim=1).median())
+        if name in ('deepfool', 'cw'):  # minimal-perturbation attacks: the size of the perturbation is the robustness score
+            r = attack_report(mc.model, x, y, xa)
+            out.update({f'ood.{name}.median_l2': r['min_l2_median'], f'ood.{name}.mean_l2': r['mean_l2'], f'ood.{name}.success_rate': r['success_rate']})
     return out
 
 # %% ../nbs/11c_stages.ipynb #1e079b6b

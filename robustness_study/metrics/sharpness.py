@@ -218,7 +218,7 @@ def _measures(wv: torch.Tensor, # w, flattened (float64)
                pac_bayes_orig=ok(s, lambda: pac_bayes_bound(wv.pow(2).sum().item(), s, m)))
     if dv is not None: out['pac_bayes_init'] = ok(s, lambda: pac_bayes_bound(dv.pow(2).sum().item(), s, m))
     out.update(pac_bayes_mag_flatness=ok(s_mag, lambda: 1 / s_mag ** 2),
-               pac_bayes_mag_orig=ok(s_mag, lambda: pac_bayes_mag_bound(wv, wv, s_mag, m, mag_eps)))
+               pac_bayes_mag_orig=math.nan if dv is None else ok(s_mag, lambda: pac_bayes_mag_bound(wv, dv, s_mag, m, mag_eps)))   # eq. (57) as printed
     if dv is not None: out['pac_bayes_mag_init'] = ok(s_mag, lambda: pac_bayes_mag_bound(dv, dv, s_mag, m, mag_eps))
     return out
 
