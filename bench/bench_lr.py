@@ -10,7 +10,7 @@ rate's run is the paper zoo's own checkpoint.
 
     ROBUSTNESS_STUDY_DATA=/work/shared/data .venv/bin/python bench/bench_lr.py [--epochs 10] [--jobs 2] [--out bench/results/lr_check.json]
 """
-import argparse, json, time
+import argparse, json
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from multiprocessing import get_context
 from pathlib import Path
@@ -35,28 +35,6 @@ def configs(epochs):
     return out
 
 
-def _train(cfg):
-    import torch
-    from robustness_study.runenv import tune_malloc
-    from robustness_study.training import train_model
-    torch.set_num_threads(1); tune_malloc()
-    t = time.time(); train_model(cfg, progress=False)
-    return time.time() - t
-
-
-def rows(cfgs, kept=()):
-    from robustness_study.training import load_checkpoint, CheckpointError
-    from benchio import short_name
-    out = []
-    for c in cfgs:
-        try: _, m = load_checkpoint(c)
-        except CheckpointError:   # not in this machine's cache: the committed table's row, if it has one
-            out += [r for r in kept if r['id'] == c['id']]; continue
-        out.append({'model': short_name(c), 'id': c['id'], **{k: c.get(k) for k in ('arch', 'depth', 'width', 'dropout', 'optimizer', 'lr', 'epochs')},
-                    **{k: m[k] for k in ('train_acc', 'train_loss', 'test_acc', 'test_loss', 'n_test', 'train_seconds')}})
-    return out
-
-
 def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument('--epochs', type=int, default=10); ap.add_argument('--jobs', type=int, default=2)
@@ -64,18 +42,18 @@ def main():
     a = ap.parse_args()
     from robustness_study.pipeline import schedule
     from robustness_study.training import is_trained
-    from benchio import write_json, short_name
+    from benchio import write_json, short_name, train_config, run_rows
     cfgs = configs(a.epochs)
     kept = json.loads(Path(a.out).read_text())['rows'] if Path(a.out).exists() else []   # runs already in the table need no checkpoint
     todo = schedule([c for c in cfgs if not is_trained(c) and c['id'] not in {r['id'] for r in kept}])
     print(f'{len(cfgs)} runs, {len(cfgs) - len(todo)} already trained', flush=True)
-    save = lambda: write_json(a.out, {'epochs': a.epochs, 'precision': cfgs[0]['precision'], 'n_train': cfgs[0]['n_train'], 'rows': rows(cfgs, kept)})
+    save = lambda: write_json(a.out, {'epochs': a.epochs, 'precision': cfgs[0]['precision'], 'n_train': cfgs[0]['n_train'], 'rows': run_rows(cfgs, kept)})
     with ProcessPoolExecutor(a.jobs, mp_context=get_context('spawn')) as ex:
-        futs = {ex.submit(_train, c): c for c in todo}
+        futs = {ex.submit(train_config, c): c for c in todo}
         for f in as_completed(futs):
             print(f"{short_name(futs[f])}: done in {f.result():.0f}s", flush=True); save()
     save()
-    for r in rows(cfgs, kept): print(f"{r['model']:32s} train {r['train_acc']:.3f}  test {r['test_acc']:.3f}  loss {r['train_loss']:.3f}")
+    for r in run_rows(cfgs, kept): print(f"{r['model']:32s} train {r['train_acc']:.3f}  test {r['test_acc']:.3f}  loss {r['train_loss']:.3f}")
     print(f'wrote {a.out}')
 
 

@@ -135,3 +135,27 @@ def trained_cnn(cfg: dict = AVGCASE_CNN, # training config (`ATTACK_CNN`, `AVGCA
     buf = io.BytesIO(); torch.save({'state': model.state_dict(), 'sha256': state_digest(model), 'config': cfg}, buf)
     atomic_write_bytes(path, buf.getvalue())
     return model, f'trained in {secs:.0f} s'
+
+# ------------------------------------------------------------------------------------------------ zoo-config runs
+RUN_FIELDS = ('arch', 'depth', 'width', 'dropout', 'optimizer', 'lr', 'epochs')
+CKPT_FIELDS = ('train_acc', 'train_loss', 'test_acc', 'test_loss', 'n_test', 'train_seconds', 'threads')
+
+def train_config(cfg: dict) -> float:
+    "Train a zoo config into the checkpoint cache with one torch thread (the paper run's layout); the wall seconds. A worker for process pools."
+    import torch
+    from robustness_study.runenv import tune_malloc
+    from robustness_study.training import train_model
+    torch.set_num_threads(1); tune_malloc()
+    t = time.time(); train_model(cfg, progress=False)
+    return time.time() - t
+
+def run_rows(cfgs: list[dict], kept=(), history: bool = False) -> list[dict]:
+    "One row per finished run of `cfgs`: the config's fields and its checkpoint's numbers; a run not in this machine's cache keeps its row from `kept` (a committed table)."
+    from robustness_study.training import load_checkpoint, CheckpointError
+    out = []
+    for c in cfgs:
+        try: _, m = load_checkpoint(c)
+        except CheckpointError: out += [r for r in kept if r['id'] == c['id']]; continue
+        out.append({'model': short_name(c), 'id': c['id'], **{k: c.get(k) for k in RUN_FIELDS}, **{k: m.get(k) for k in CKPT_FIELDS},
+                    **({'history': m.get('history')} if history else {})})
+    return out
