@@ -11,12 +11,13 @@ from scipy import stats
 from fastcore.meta import delegates
 
 # %% auto #0
-__all__ = ['METRIC_PREFIXES', 'TRAIN_METRICS', 'BOOKKEEPING', 'FAMILIES', 'ROBUST_DIRECTION', 'metric_columns',
-           'robustness_columns', 'kendall_matrix', 'spearman_matrix', 'bh_adjust', 'correlations', 'within_groups',
-           'reversals', 'effective_robustness', 'add_study_columns', 'study_table', 'granulated_kendall',
-           'conditional_mi', 'family_of', 'worst_case_ranking', 'ranking_bootstrap', 'composite_cv', 'verdict',
-           'target_direction', 'claim_table', 'duplicate_clusters', 'study_answer', 'partial_kendall_matrix',
-           'partial_correlations', 'accuracy_strata', 'strata_tau', 'beyond_accuracy', 'heatmap', 'scatter']
+__all__ = ['METRIC_PREFIXES', 'TRAIN_METRICS', 'BOOKKEEPING', 'MEASURED_FAMILIES', 'FAMILY_SCORE', 'UNRELIABLE', 'FAMILIES',
+           'ROBUST_DIRECTION', 'metric_columns', 'robustness_columns', 'kendall_matrix', 'spearman_matrix', 'bh_adjust',
+           'correlations', 'within_groups', 'reversals', 'effective_robustness', 'add_study_columns', 'study_table',
+           'surrogate_similarity', 'granulated_kendall', 'conditional_mi', 'family_of', 'in_verdicts', 'family_targets',
+           'worst_case_ranking', 'ranking_bootstrap', 'composite_cv', 'verdict', 'target_direction', 'claim_table',
+           'duplicate_clusters', 'study_answer', 'partial_kendall_matrix', 'partial_correlations', 'accuracy_strata',
+           'strata_tau', 'beyond_accuracy', 'heatmap', 'scatter']
 
 # %% ../nbs/10_analysis.ipynb #4eea6d5f
 METRIC_PREFIXES = ('perf.', 'norm.', 'sharp.', 'acr.')
@@ -190,7 +191,7 @@ def add_study_columns(df: pd.DataFrame, # results table
     "A copy of `df` with `rob.<attack>.median_l2`, `rob.<set>.eff_robustness`, `cfg.group`, `cfg.cv_group` and `cfg.lr_level` added."
     new = {}
     for a in ('deepfool', 'cw'):
-        if f'ood.{a}.median_l2' in df: new[f'rob.{a}.median_l2'] = df[f'ood.{a}.median_l2']
+        if {f'ood.{a}.median_l2', f'ood.{a}.success_rate'} <= set(df.columns): new[f'rob.{a}.median_l2'] = df[f'ood.{a}.median_l2']   # tables without a success rate hold an older, broken median
     new.update(effective_robustness(df))
     if 'cfg.arch' in df:
         depth = df['cfg.depth'] if 'cfg.depth' in df else pd.Series(np.nan, index=df.index)
@@ -224,6 +225,21 @@ def study_table(preset: str = 'paper', # results preset folder
     run = path.with_name(LAST_RUN)
     return df, {'preset': preset, 'models': len(df), 'zoo': n_zoo, 'complete': len(df) >= n_zoo, 'in_flight': in_flight, 'path': str(path),
                 'run': json.loads(run.read_text()) if run.exists() else {}}
+
+# %% ../nbs/10_analysis.ipynb #d527b3f0
+def surrogate_similarity(df: pd.DataFrame, # results table with `ood.transfer.sur<k>.accuracy` columns
+                         group: str = 'cfg.group', # column grouping similar models (`add_study_columns`)
+                        ) -> pd.DataFrame: # rows: groups; columns: `sur<k>` and `mean`, mean relative transfer robustness; `n` models
+    "Mean relative robustness to each surrogate's transfer examples, per group of similar models, and to their mean."
+    sur = sorted(c.split('.')[2] for c in df.columns if c.startswith('ood.transfer.sur') and c.endswith('.accuracy'))
+    if not sur: raise ValueError('the table has no per-surrogate transfer columns (ood.transfer.sur<k>.accuracy)')
+    if group not in df: raise ValueError(f'no {group!r} column: apply add_study_columns first')
+    clean = df['ood.transfer.accuracy'] + df['rob.transfer.acc_gap']   # clean accuracy on the attacked images
+    rel = pd.DataFrame({s: df[f'ood.transfer.{s}.accuracy'] / clean for s in sur})
+    rel['mean'] = df['ood.transfer.accuracy'] / clean
+    out = rel.groupby(df[group]).mean()
+    out['n'] = df.groupby(group).size()
+    return out
 
 # %% ../nbs/10_analysis.ipynb #e0a6b07a
 def granulated_kendall(df: pd.DataFrame, # results table (one row per model)
@@ -284,15 +300,35 @@ def conditional_mi(df: pd.DataFrame, # results table (one row per model)
     return res
 
 # %% ../nbs/10_analysis.ipynb #c5495916
-FAMILIES = {'natural': ('cifar10_1',), 'corruptions': ('cifar10c',), 'white-box': ('fgsm', 'bim', 'pgd', 'deepfool', 'cw'),
-            'black-box': ('square', 'transfer')}
+MEASURED_FAMILIES = {'natural': ('cifar10_1',), 'corruptions': ('cifar10c',), 'white-box': ('fgsm', 'bim', 'pgd'),
+                     'black-box': ('square', 'transfer'), 'minimal perturbation': ('deepfool', 'cw')}
+FAMILY_SCORE = {'minimal perturbation': 'median_l2'}   # families judged by one score, whatever score the analysis uses
+_NOISY = 'its test-retest Kendall tau on the paper sample stays below 0.9 at every size the evaluation budget affords'
+UNRELIABLE = {s: _NOISY for s in ('bim', 'deepfool', 'transfer', 'cw', 'square', 'cifar10c')}   # set -> why it feeds no verdict (see above)
+FAMILIES = {f: kept for f, sets in MEASURED_FAMILIES.items() if (kept := tuple(s for s in sets if s not in UNRELIABLE))}
 
 def family_of(target: str, # a robustness column `rob.<set>.<score>`
               families: dict = FAMILIES, # family -> set names
-             ) -> str | None: # the family's name, None if the set is in no family
+             ) -> str | None: # the family's name; None if the set is in no family or its family is judged by another score
     "The OOD family of a robustness column."
-    s = target[4:].rpartition('.')[0]
-    return next((f for f, sets in families.items() if s in sets), None)
+    s, _, score = target[4:].rpartition('.')
+    f = next((f for f, sets in families.items() if s in sets), None)
+    return None if f in FAMILY_SCORE and score != FAMILY_SCORE[f] else f
+
+def in_verdicts(target: str, # a robustness column `rob.<set>.<score>`
+               ) -> bool: # False for an unreliable set, and for a score its family is not judged by (accuracy after DeepFool or CW)
+    "Whether a robustness column may feed a verdict."
+    s, _, score = target[4:].rpartition('.')
+    if s in UNRELIABLE: return False
+    f = next((f for f, sets in MEASURED_FAMILIES.items() if s in sets), None)
+    return not (f in FAMILY_SCORE and score != FAMILY_SCORE[f])
+
+def family_targets(cols, # column names (e.g. a table's `columns`)
+                   score: str = 'rel_robustness', # robustness definition of the families without a fixed score
+                   families: dict = FAMILIES, # family -> set names
+                  ) -> list[str]: # the columns, in order, that enter the family ranking
+    "Robustness columns of family members: `rob.<set>.<score>`, and `FAMILY_SCORE`'s score for the families that have one."
+    return [c for c in cols if str(c).startswith('rob.') and (f := family_of(c, families)) and c.rpartition('.')[2] == FAMILY_SCORE.get(f, score)]
 
 # %% ../nbs/10_analysis.ipynb #9f67fef2
 def worst_case_ranking(corr: pd.DataFrame, # output of `correlations`
@@ -302,7 +338,7 @@ def worst_case_ranking(corr: pd.DataFrame, # output of `correlations`
                        signed: bool = True, # average the signed statistic within a family, then take |.|; False: average |stat| per set
                       ) -> pd.DataFrame: # one row per metric: a column per family, `worst`, `worst_family`, `mean`, `spread.<family>`
     "Per metric: |mean tau| per family, the worst family and its value, and the spread of each family's per-set taus; best first."
-    c = corr[corr.target.str.endswith('.' + score)].copy()
+    c = corr[corr.target.isin(family_targets(corr.target.unique(), score, families))].copy()
     c['family'] = c.target.map(lambda t: family_of(t, families))
     c = c.dropna(subset=['family'])
     if not len(c): return pd.DataFrame(columns=['worst', 'worst_family', 'mean'], index=pd.Index([], name='metric'))
@@ -341,8 +377,7 @@ def ranking_bootstrap(df: pd.DataFrame, # results table
                      ) -> pd.DataFrame: # one row per metric: `win_freq`, `worst`, `worst_lo`, `worst_hi`; sorted by `worst`
     "How often each metric wins the worst-family ranking over bootstrap resamples of the models, with its worst-family |tau| and CI."
     metrics = metric_columns(df) if metrics is None else list(metrics)
-    targets = robustness_columns(df, scores=(score,)) if targets is None else list(targets)
-    targets = [t for t in targets if family_of(t, families)]
+    targets = family_targets(df.columns, score, families) if targets is None else [t for t in targets if family_of(t, families)]
     if not metrics or not targets: raise ValueError('need at least one metric and one target column in a family')
     X, Y, n = df[metrics].to_numpy(float), df[targets].to_numpy(float), len(df)
     idx = np.random.default_rng(seed).integers(0, n, (n_boot, n))
@@ -458,7 +493,7 @@ def claim_table(corr: pd.DataFrame, # output of `correlations` or `partial_corre
                 clusters: list | None = None, # near-duplicate columns (`duplicate_clusters`): one verdict per cluster pair; None: every pair
                ) -> pd.DataFrame: # the claim's rows of `corr` with a `verdict` column, `expected_sign` when a direction is given, `members` with clusters
     "Verdict on every (metric, target) pair of a stated finding, judging the sign of tau when the finding states a direction."
-    c = corr[corr.metric.isin(metrics) & corr.target.isin(targets)].copy()
+    c = corr[corr.metric.isin(metrics) & corr.target.isin([t for t in targets if in_verdicts(t)])].copy()   # unreliable targets feed no verdict
     cols = [k for k in ('metric', 'target', 'n', 'tau', 'tau_lo', 'tau_hi', 'p_tau', 'p_bh') if k in c]
     signs = [None] * len(c)
     if direction is not None:
@@ -501,26 +536,27 @@ def study_answer(df: pd.DataFrame, # results table (with `add_study_columns`)
                  n_boot: int = 1000, # bootstrap resamples when `corr` is computed here
                  rank_boot: int = 200, # resamples of `ranking_bootstrap` (0: skip it, `win_freq` is NaN)
                  baseline: str = 'train.test_acc', # fixed single-metric baseline of `composite_cv`
+                 families: dict = FAMILIES, # family -> set names (default: the reliable ones)
                 ) -> dict: # `best`, `worst_tau`, `worst_family`, `win_freq`, `holds`, `grade`, `ranking`, `rank_boot`, `cv`, `families`, `sentence`
     "Worst-case ranking and its bootstrap, per-family composite vs fixed and in-fold single metrics, and a one-sentence answer."
-    if corr is None: corr = correlations(df, targets=robustness_columns(df, scores=(score,)), n_boot=n_boot)
-    rank = worst_case_ranking(corr, score=score)
-    fams = [f for f in FAMILIES if f in rank.columns]
+    if corr is None: corr = correlations(df, targets=family_targets(df.columns, score, families), n_boot=n_boot)
+    rank = worst_case_ranking(corr, score=score, families=families)
+    fams = [f for f in families if f in rank.columns]
     if not fams: raise ValueError(f'no OOD family has {score} columns in the table')
     best, top = rank.index[0], rank.iloc[0]
-    rb = ranking_bootstrap(df, list(rank.index), sorted(set(corr.target)), n_boot=rank_boot, score=score) if rank_boot else None
+    rb = ranking_bootstrap(df, list(rank.index), sorted(set(corr.target)), n_boot=rank_boot, score=score, families=families) if rank_boot else None
     win = float(rb.loc[best, 'win_freq']) if rb is not None else float('nan')
     if group not in df: group = 'cfg.group'
     d = df.copy(); cv = {}
     for f in fams:
-        cols = [t for t in robustness_columns(d, scores=(score,)) if family_of(t, FAMILIES) == f]
+        cols = [t for t in family_targets(d.columns, score, families) if family_of(t, families) == f]
         d[f'fam.{f}'] = d[cols].mean(axis=1)
         if group in d and d[group].nunique() >= 2: cv[f] = composite_cv(d, f'fam.{f}', metrics=metric_columns(df), group=group, baseline=baseline)
     holds = bool(top['worst'] >= moderate)
     grade = 'Yes' if top['worst'] >= strong else 'Only moderately' if holds else 'No'
     ci = f" (95% CI {rb.loc[best, 'worst_lo']:.2f}-{rb.loc[best, 'worst_hi']:.2f})" if rb is not None else ''
     parts = [f"{grade}: across {len(df)} models, the metric with the best worst case, `{best}`, keeps |tau| = {top['worst']:.2f}{ci} "
-             f"with relative robustness on its weakest family ({top['worst_family']}, mean over families {top['mean']:.2f})"]
+             f"with the robustness target of its weakest family ({top['worst_family']}, mean over families {top['mean']:.2f})"]
     if rb is not None: parts.append(f", but it has the best worst case in only {win:.0%} of {rank_boot} bootstrap resamples of the models")
     if cv:
         m = lambda k: np.nanmean([v[k] for v in cv.values()])
@@ -528,7 +564,9 @@ def study_answer(df: pd.DataFrame, # results table (with `add_study_columns`)
         parts.append(f"; a ridge composite of all metrics reaches held-out tau {comp:.2f} (mean over held-out `{group}` groups and families), "
                      f"against {base:.2f} for clean accuracy (`{baseline}`, fixed in advance) and {single:.2f} for the best single metric chosen in-fold"
                      f"{', so combining metrics helps' if comp > np.nanmax([base, single]) + 0.05 else ', so combining metrics does not clearly help'}")
-    if missing := [f for f in FAMILIES if f not in fams]: parts.append(f" (families not measured: {', '.join(missing)})")
+    if missing := [f for f in families if f not in fams]: parts.append(f" (families not measured: {', '.join(missing)})")
+    if families is FAMILIES and (gone := [f for f in MEASURED_FAMILIES if f not in FAMILIES]):
+        parts.append(f"; the {', '.join(gone)} famil{'ies are' if len(gone) > 1 else 'y is'} left out, because their measurements do not rank the zoo reproducibly (`UNRELIABLE`), so this worst case is over {', '.join(fams)} only")
     return {'best': best, 'worst_tau': float(top['worst']), 'worst_family': top['worst_family'], 'win_freq': win, 'holds': holds,
             'grade': grade, 'ranking': rank, 'rank_boot': rb, 'cv': cv, 'families': fams, 'sentence': ''.join(parts) + '.'}
 

@@ -34,6 +34,11 @@ def _threads(s):
     return v
 
 def _positive_float(s): return _finite_float(s)
+def _seed(s):
+    try: v = int(s)
+    except ValueError: raise argparse.ArgumentTypeError(f'expected an integer, got {s!r}') from None
+    if v < 0: raise argparse.ArgumentTypeError(f'must be 0 or more, got {v}')
+    return v
 def _tolerance(s): return _finite_float(s, zero_ok=True)
 
 class _Parser(argparse.ArgumentParser):
@@ -45,6 +50,7 @@ class _Parser(argparse.ArgumentParser):
 def _add_common(p, device=False):
     p.add_argument('--preset', default='quick', help='zoo and budget preset: smoke, quick or paper (default: quick)')
     p.add_argument('--models', nargs='+', metavar='ID', help='only these model ids (or unique id prefixes)')
+    p.add_argument('--train-seed', type=_seed, default=0, help='training seed of every zoo member (default 0; another value trains a seed replicate of the zoo, with new ids)')
     p.add_argument('--data-dir', help='data folder (default: $ROBUSTNESS_STUDY_DATA, ./data, ~/.cache/robustness_study/data)')
     p.add_argument('--out', help='results folder (default: results/<preset>)')
     p.add_argument('--threads', type=_threads, help='torch threads, at most the number of cores (default: all cores)')
@@ -102,6 +108,8 @@ def select_models(preset: str, # zoo preset
         out.append(hits[0])
     return out
 
+def _train_seed(args) -> dict: return {'seed': args.train_seed} if args.train_seed else {}   # the zoo override of `--train-seed`
+
 def _out(args, must_exist=False):
     out = Path(args.out) if args.out else Path('results')/args.preset
     if out.exists() and not out.is_dir(): raise UsageError(f'--out {out}: exists and is not a folder')
@@ -115,7 +123,7 @@ def cmd_train(args):
     from robustness_study.data import data_root, load_cifar10
     from robustness_study.runenv import tune_malloc
     from robustness_study.pipeline import resolve_device
-    cfgs = select_models(args.preset, args.models, {k: v for k in ('epochs', 'precision') if (v := getattr(args, k))})
+    cfgs = select_models(args.preset, args.models, {**{k: v for k in ('epochs', 'precision') if (v := getattr(args, k))}, **_train_seed(args)})
     root, out, device = data_root(args.data_dir), _out(args), resolve_device(args.device)
     for split in ('train', 'test'): load_cifar10(split, root)  # a bad data folder fails here, before any work, even if every model is trained
     if args.force:
@@ -130,9 +138,9 @@ def cmd_run(args):
     "Run the study pipeline (`robustness_study.pipeline.run_study`)."
     from robustness_study.pipeline import run_study
     over = {k: getattr(args, k) for k in ('attacks', 'corruptions', 'eps', 'sigmas') if getattr(args, k, None) is not None}
-    ids = [c['id'] for c in select_models(args.preset, args.models)] if args.models else None
+    ids = [c['id'] for c in select_models(args.preset, args.models, _train_seed(args))] if args.models else None
     run_study(args.preset, out=_out(args), models=ids, stages=args.stages, seed=args.seed, root=args.data_dir,
-              progress=not args.quiet, backend=args.backend, jobs=args.jobs, device=args.device, **over)
+              progress=not args.quiet, backend=args.backend, jobs=args.jobs, device=args.device, train_seed=args.train_seed, **over)
     return 0
 
 # %% ../nbs/12_cli.ipynb #3522128c
@@ -140,8 +148,8 @@ def cmd_status(args):
     "Print, per model, whether it is trained (or its checkpoint damaged: `run` retrains it when it needs the model) and which stages are done."
     from robustness_study.training import is_trained, checkpoint_paths
     from robustness_study.pipeline import status
-    cfgs = select_models(args.preset, args.models)
-    rows = {r['id']: r for r in status(args.preset, _out(args))}
+    cfgs = select_models(args.preset, args.models, _train_seed(args))
+    rows = {r['id']: r for r in status(args.preset, _out(args), train_seed=args.train_seed)}
     n_done = 0
     for c in cfgs:
         r = rows[c['id']]

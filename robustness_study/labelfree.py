@@ -8,7 +8,7 @@ import warnings
 import numpy as np
 import pandas as pd
 from scipy.special import ndtr, ndtri
-from .analysis import FAMILIES, family_of, kendall_matrix, metric_columns, robustness_columns, correlations, worst_case_ranking
+from .analysis import MEASURED_FAMILIES, FAMILY_SCORE, family_of, kendall_matrix, metric_columns, robustness_columns, correlations, worst_case_ranking
 
 # %% auto #0
 __all__ = ['PER_MODEL_SETS', 'LF_PREDICTORS', 'probit', 'probit_line', 'ood_sets', 'clean_accuracy', 'aotl_fit', 'aotl_logo',
@@ -117,12 +117,12 @@ def aotl_logo(df: pd.DataFrame, # results table
     return pd.DataFrame(rows), pd.DataFrame(preds, index=df.index)
 
 # %% ../nbs/10a_labelfree.ipynb #7932dfc8
-PER_MODEL_SETS = FAMILIES['white-box'] + ('square',)   # attacks crafted against each model: no shared OOD inputs
+PER_MODEL_SETS = ('fgsm', 'bim', 'pgd', 'deepfool', 'cw', 'square')   # attacks crafted against each model: no shared OOD inputs
 
 def is_prefix_set(s: str, # OOD set name
                  ) -> bool: # True for sets built from the first n images of `clean`
-    "Corruption sets and `transfer` are built from a prefix of the clean evaluation images."
-    return s in ('transfer', 'cifar10c') or s.startswith('cifar10c.')
+    "Corruption sets and the transfer sets are built from a prefix of the clean evaluation images."
+    return s in ('transfer', 'cifar10c') or s.startswith(('cifar10c.', 'transfer.'))
 
 def agreement_matrix(P: np.ndarray, # (n_models, n_images) predicted class labels
                     ) -> np.ndarray: # (n_models, n_models) share of images on which two models predict the same class
@@ -295,7 +295,7 @@ def compare_table(df: pd.DataFrame, # results table
                   scores: pd.DataFrame | None = None, # `score_predictors` output (computed if None)
                   corr: pd.DataFrame | None = None, # `analysis.correlations` output with rel_robustness targets (computed if None)
                   n_boot: int = 1000, # bootstrap resamples for what is computed here
-                  families: dict = FAMILIES, # family -> set names
+                  families: dict = MEASURED_FAMILIES, # family -> set names
                  ) -> pd.DataFrame: # one row per family: its sets, best cheap metric and |tau|, `<predictor>.tau` and `<predictor>.mae`
     "Per OOD family: the best cheap metric's |tau| with relative robustness beside every label-free predictor's tau and MAE."
     if scores is None: scores = score_predictors(df, extra, n_boot=n_boot)
@@ -317,15 +317,15 @@ def compare_table(df: pd.DataFrame, # results table
 
 # %% ../nbs/10a_labelfree.ipynb #0a065234
 def plot_aotl(df: pd.DataFrame, # results table
-              sets: list[str] | None = None, # OOD sets (default: the sets of `families` the table holds)
+              sets: list[str] | None = None, # OOD sets (default: the sets the table holds of `families` judged by accuracy)
               id_acc: str = 'perf.accuracy', # as in `aotl_fit`
-              families: dict = FAMILIES, # one panel per family with sets; other sets share a panel 'other'
+              families: dict = MEASURED_FAMILIES, # one panel per family with sets; other sets share a panel 'other'
               eps: float = 1e-3, # clipping of `probit`
               ticks: tuple = (0.001, 0.01, 0.05, 0.1, 0.2, 0.3, 0.5, 0.7, 0.8, 0.9, 0.95, 0.99), # accuracies labelled on the axes
              ): # the matplotlib figure
     "Accuracy-on-the-line per family: OOD vs ID accuracy on probit axes, the fitted line of every set and y = x."
     import matplotlib.pyplot as plt
-    sets = [s for m in families.values() for s in m if s in ood_sets(df)] if sets is None else _need_sets(df, sets)
+    sets = [s for f, m in families.items() if f not in FAMILY_SCORE for s in m if s in ood_sets(df)] if sets is None else _need_sets(df, sets)
     panels = {f: [s for s in sets if s in m] for f, m in families.items()}
     panels['other'] = [s for s in sets if not any(s in m for m in families.values())]
     panels = {f: ss for f, ss in panels.items() if ss}

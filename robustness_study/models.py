@@ -12,7 +12,7 @@ from .data import to_nchw
 # %% auto #0
 __all__ = ['CIFAR10_MEAN', 'CIFAR10_STD', 'VGG_PLAN', 'ARCHS', 'OPTIMIZERS', 'CNN_LRS', 'VGG_LRS', 'PRECISIONS', 'PRESETS',
            'Normalize', 'n_params', 'CustomCNN', 'VGGStyle', 'model_device', 'eval_mode', 'predict', 'check_precision',
-           'config_id', 'zoo', 'model_from_config', 'find_config']
+           'config_id', 'zoo', 'model_from_config', 'find_config', 'model_name', 'surrogates']
 
 # %% ../nbs/02_models.ipynb #9b3a73d9
 CIFAR10_MEAN = (0.4914, 0.4822, 0.4465)
@@ -142,19 +142,22 @@ def config_id(cfg: dict, # a zoo config (an `id` key, if present, is ignored)
     return hashlib.sha256(body.encode()).hexdigest()[:10]
 
 def _member(arch, optimizer, lr, preset, seed=0, overrides=None, **kw):
-    cfg = dict(arch=arch, optimizer=optimizer, lr=lr, wd=5e-4, seed=seed, **{**PRESETS[preset], **(overrides or {})}, **kw)
+    over = dict(overrides or {}); seed = over.pop('seed', seed)   # a training-seed override replaces every member's seed
+    cfg = dict(arch=arch, optimizer=optimizer, lr=lr, wd=5e-4, seed=seed, **{**PRESETS[preset], **over}, **kw)
     return {'id': config_id(cfg), **cfg}
 
 # %% ../nbs/02_models.ipynb #9b4912ed
 def zoo(preset: str = 'paper', # 'paper' (54 models), 'quick' (4) or 'smoke' (2)
-        **overrides, # replace preset-wide training settings (`n_train`, `epochs`, `bs`, `precision`); changes the ids
+        **overrides, # replace preset-wide training settings (`n_train`, `epochs`, `bs`, `precision`) or every member's training `seed`; changes the ids
        ) -> list[dict]:
     "The zoo of a preset: a list of config dicts, each with a stable `id`."
     if preset not in PRESETS: raise ValueError(f'unknown preset {preset!r}; choose from {list(PRESETS)}')
-    bad = [k for k in overrides if k not in PRESETS[preset]]
-    if bad: raise ValueError(f'cannot override {bad}; only {list(PRESETS[preset])}')
+    bad = [k for k in overrides if k not in PRESETS[preset] and k != 'seed']
+    if bad: raise ValueError(f'cannot override {bad}; only {list(PRESETS[preset]) + ["seed"]}')
     for k, v in overrides.items():
         if k == 'precision': check_precision(v)
+        elif k == 'seed':
+            if not (isinstance(v, int) and v >= 0): raise ValueError(f'seed must be a non-negative integer, got {v!r}')
         elif not (isinstance(v, int) and v > 0): raise ValueError(f'{k} must be a positive integer, got {v!r}')
     _m = lambda *a, **kw: _member(*a, overrides=overrides, **kw)
     if preset == 'paper':
@@ -187,3 +190,24 @@ def find_config(model_id: str, # a config id, or a unique prefix of one
     if len(hits) != 1:
         raise ValueError(f'unknown model id {model_id!r}' if not hits else f'model id prefix {model_id!r} is ambiguous: {sorted(hits)}')
     return next(iter(hits.values()))
+
+# %% ../nbs/02_models.ipynb #f43ee5b2
+def _lr_text(lr: float) -> str: return f'{lr:g}' if lr >= 0.01 else f'{lr:.0e}'.replace('e-0', 'e-')
+
+def model_name(cfg: dict, # a zoo (or surrogate) config
+              ) -> str:
+    "A readable name for a config, e.g. `cnn-d3-w32-adam-2e-3-do0.25`, `vgg-sgd-0.05`; a training seed other than 0 adds `-s<seed>`."
+    name = (f"cnn-d{cfg['depth']}-w{cfg['width']}-{cfg['optimizer']}-{_lr_text(cfg['lr'])}-do{cfg.get('dropout', 0.0):g}"
+            if cfg['arch'] == 'cnn' else f"vgg-{cfg['optimizer']}-{_lr_text(cfg['lr'])}")
+    return name + (f"-s{cfg['seed']}" if cfg.get('seed', 0) else '')
+
+def surrogates(preset: str = 'paper', # preset whose training settings the surrogates share
+               **overrides, # the same training overrides as `zoo`
+              ) -> list[dict]:
+    "The transfer attack's surrogate models: configs outside `zoo(preset)` (other widths and seeds), one per architecture/optimizer kind."
+    zoo(preset, **overrides)   # validates preset and overrides
+    over = {k: v for k, v in overrides.items() if k != 'seed'}   # the surrogates keep their own seeds: a seed replicate of the zoo is attacked with the same images
+    _m = lambda *a, **kw: _member(*a, overrides=over, **kw)
+    return [_m('cnn', 'sgd', 0.05, preset, seed=1, depth=2, width=24, dropout=0.0),
+            _m('cnn', 'adam', 2e-3, preset, seed=2, depth=3, width=24, dropout=0.25),
+            _m('vgg', 'adam', 1e-3, preset, seed=3)]

@@ -9,13 +9,14 @@ from pathlib import Path
 import torch
 from .data import load_cifar10, data_root, atomic_write_bytes
 from .training import train_model, is_trained
+from .models import surrogates, model_name
 from .stages import EVAL_BUDGETS, STAGES, RunContext, ModelContext
 from .results import STAGE_ORDER, TIMING_PREFIX, LAST_RUN, RunLog, read_model_file, write_model_file, write_table, read_prediction_file, write_predictions, json_value, code_version
 from .runenv import out_lock, StopRequest, sigint_ignored, tune_malloc, host_speed, cpu_kernels
 
 # %% auto #0
 __all__ = ['stage_key', 'run_model', 'select_stages', 'resolve_device', 'validate_settings', 'prepare_run', 'run_study',
-           'is_finished', 'forward_macs', 'schedule', 'needs_surrogate', 'surrogate_first', 'run_ray', 'status']
+           'is_finished', 'forward_macs', 'schedule', 'needs_surrogate', 'missing_surrogates', 'run_ray', 'status']
 
 # %% ../nbs/11_pipeline.ipynb #8e3d2458
 def stage_key(name: str, # a stage of `STAGES`
@@ -88,16 +89,17 @@ def validate_settings(settings: dict):
     if not (isinstance(settings['eps'], (int, float)) and 0 < settings['eps'] <= 1): raise ValueError(f"eps must be in (0, 1] (pixel scale), got {settings['eps']}")
     for sg in settings['sigmas'] or ():
         if not (isinstance(sg, (int, float)) and sg > 0 and math.isfinite(sg)): raise ValueError(f'sigma must be positive, got {sg}')
-    for k in ('n_eval', 'n_c', 'n_attack', 'n_acr', 'n_sharp', 'n_margin'):
+    for k in ('n_eval', 'n_c', 'n_attack', 'n_cw', 'n_square', 'n_acr', 'n_sharp', 'n_margin'):
         if not settings[k] > 0: raise ValueError(f'{k} must be positive, got {settings[k]}')
-    if settings['n_c'] > settings['n_eval'] or settings['n_attack'] > settings['n_eval'] or settings['n_acr'] > settings['n_eval']:
-        raise ValueError('n_c, n_attack and n_acr must not exceed n_eval (they are prefixes of the evaluation subset)')
+    if any(settings[k] > settings['n_eval'] for k in ('n_c', 'n_attack', 'n_cw', 'n_square', 'n_acr')):
+        raise ValueError('n_c, n_attack, n_cw, n_square and n_acr must not exceed n_eval (they are prefixes of the evaluation subset)')
 
 # %% ../nbs/11_pipeline.ipynb #ea3d84f9
 def prepare_run(preset: str, # zoo and evaluation preset
                 models=None, # only these config ids (None: the whole zoo)
                 stages=None, # only these stages
                 seed: int = 0, root=None, progress: bool = False, device: str = 'cpu', backend: str = 'local', jobs: int = 1, log=None,
+                train_seed: int = 0, # training seed of every zoo member (`RunContext`)
                 **overrides, # evaluation settings replacing the preset's
                ) -> tuple[RunContext, list[dict], tuple]:
     "Check every input of a run and load its data, touching no file: `(run, cfgs, stages)`."
@@ -108,7 +110,8 @@ def prepare_run(preset: str, # zoo and evaluation preset
     unknown = [k for k in overrides if k not in EVAL_BUDGETS[preset]]
     if unknown: raise ValueError(f'unknown setting(s) {unknown}')
     stages = select_stages(stages)
-    run = RunContext(preset, seed, data_root(root), progress, resolve_device(device), log, **overrides)
+    if not (isinstance(train_seed, int) and train_seed >= 0): raise ValueError(f'train_seed must be a non-negative integer, got {train_seed!r}')
+    run = RunContext(preset, seed, data_root(root), progress, resolve_device(device), log, train_seed, **overrides)
     validate_settings(run.settings)
     cfgs = run.zoo
     if models:
@@ -147,12 +150,13 @@ def run_study(preset: str = 'quick', # zoo and evaluation preset
               jobs: int = 1, # models in parallel (ray backend; one thread each on 2 cores)
               device: str = 'cpu', # 'cpu', 'cuda' or 'auto'
               log=None, # line logger (default: print, flushed)
+              train_seed: int = 0, # training seed of every zoo member (another value: a seed replicate of the zoo, with new ids)
               **overrides, # evaluation settings overriding the preset's
              ):
     "Run the study for a preset; returns the results table."
     t0 = time.time(); tune_malloc()
     log = log or (lambda s: print(s, flush=True))
-    run, cfgs, stages = prepare_run(preset, models, stages, seed, root, progress, device, backend, jobs, log, **overrides)
+    run, cfgs, stages = prepare_run(preset, models, stages, seed, root, progress, device, backend, jobs, log, train_seed, **overrides)
     out = Path(out) if out else Path('results')/preset
     with out_lock(out):
         threads = torch.get_num_threads() if backend == 'local' else max(1, (os.cpu_count() or 1) // jobs)
@@ -197,17 +201,18 @@ def schedule(cfgs: list[dict]) -> list[dict]:
 
 # %% ../nbs/11_pipeline.ipynb #66e6dfcc
 def needs_surrogate(run: RunContext, stages) -> bool:
-    "True when the run's attack stage includes the transfer attack, whose adversarial images come from the surrogate `run.zoo[0]`."
+    "True when the run's attack stage includes the transfer attack, whose adversarial images come from `surrogates(run.preset)`."
     from robustness_study.attacks import ATTACKS
     return 'attacks' in stages and 'transfer' in (run.settings['attacks'] or ATTACKS)
 
-def surrogate_first(run: RunContext, todo: list[dict], stages, ckpt_dir=None) -> tuple[list[dict], bool]:
-    "Order `todo` so the transfer surrogate is trained before the other models' attack stages need it: `(todo, train_it)`."
-    sur = run.zoo[0]
-    if not todo or not needs_surrogate(run, stages) or is_trained(sur, ckpt_dir): return todo, False
-    ids = [c['id'] for c in todo]
-    if sur['id'] in ids: i = ids.index(sur['id']); return [todo[i]] + todo[:i] + todo[i + 1:], False
-    return todo, True   # finished but without a checkpoint: the caller trains it in a slot of its own first
+def missing_surrogates(run: RunContext, # the run
+                       todo: list[dict], # models still to run
+                       stages, # stages to run
+                       ckpt_dir=None, # checkpoint folder
+                      ) -> list[dict]: # surrogate configs to train before any model's attack stage runs
+    "The transfer surrogates without a checkpoint, when some model still to run needs them."
+    if not todo or not needs_surrogate(run, stages): return []
+    return [s for s in surrogates(run.preset) if not is_trained(s, ckpt_dir)]
 
 # %% ../nbs/11_pipeline.ipynb #e57a9f81
 def _ray_task(preset, seed, root, device, settings, cfg, out, stages, ckpt_dir, rec, threads):
@@ -241,13 +246,12 @@ def run_ray(run: RunContext, # the run's shared inputs
     todo = schedule([c for c in cfgs if not is_finished(run, read_model_file(out, c['id']), stages)])   # finished models are not resubmitted
     n_done = len(cfgs) - len(todo)
     if n_done: log(f'{n_done} of {len(cfgs)} models already finished')
-    todo, train_sur = surrogate_first(run, todo, stages, ckpt_dir)   # every task has its own RunContext: only one may train the surrogate
-    if train_sur:
-        pending[ray.remote(num_cpus=1)(_ray_train).remote(str(run.root), run.zoo[0], ckpt_dir, threads, run.device)] = None
-        log(f'training the transfer surrogate {run.zoo[0]["id"]} first (its checkpoint is missing)')
+    for s in missing_surrogates(run, todo, stages, ckpt_dir):   # every task has its own RunContext: only the driver may train them
+        pending[ray.remote(num_cpus=1)(_ray_train).remote(str(run.root), s, ckpt_dir, threads, run.device)] = None
+        log(f'training the transfer surrogate {model_name(s)} ({s["id"]}) first (its checkpoint is missing)')
     stopping, last = (lambda: stop is not None and stop.requested), time.time()
     while (todo and not stopping()) or pending:
-        while todo and len(pending) < jobs and not stopping():
+        while todo and len(pending) < jobs and not stopping() and None not in pending.values():   # zoo tasks wait for the surrogates
             cfg = todo.pop(0)
             pending[task.remote(run.preset, run.seed, str(run.root), run.device, run.settings, cfg, str(out), stages, ckpt_dir, read_model_file(out, cfg['id']), threads)] = cfg
             log(f'model {cfg["id"]} started (ray)')
@@ -267,10 +271,11 @@ def run_ray(run: RunContext, # the run's shared inputs
 def status(preset: str = 'quick', # zoo and evaluation preset
            out=None, # results folder (default results/<preset>)
            stages=None, # stages to report (None: all)
+           train_seed: int = 0, # training seed of the zoo (`RunContext`)
           ) -> list[dict]:
     "Per model: which requested stages are done, stale (code or settings changed) or missing."
     out = Path(out) if out else Path('results')/preset
-    run = RunContext(preset); stages = select_stages(stages); res = []
+    run = RunContext(preset, train_seed=train_seed); stages = select_stages(stages); res = []
     for c in run.zoo:
         have = (read_model_file(out, c['id']) or {'stages': {}})['stages']
         res.append({'id': c['id'], **{s: 'missing' if s not in have else 'done' if have[s].get('key') == stage_key(s, run) else 'stale' for s in stages}})

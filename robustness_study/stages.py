@@ -7,7 +7,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 from .data import load_cifar10, load_cifar10_1, balanced_indices, to_nchw, DatasetUnavailable
-from .models import zoo, predict
+from .models import zoo, surrogates, predict
 from .metrics.performance import fit_labelfree, labelfree_predictions
 from .training import train_model, load_trained, train_data, checkpoint_paths, CheckpointError
 from .robustness import robustness_scores, acc_nll, acc_nll_of
@@ -15,17 +15,17 @@ from .robustness import robustness_scores, acc_nll, acc_nll_of
 # %% auto #0
 __all__ = ['EVAL_BUDGETS', 'SELECTION_DEFAULTS', 'STAGES', 'test_subsets', 'RunContext', 'ModelContext', 'ood_block', 'ood_eval',
            'stage_train', 'stage_perf', 'stage_norms', 'stage_sharpness', 'stage_avgcase', 'stage_cifar10_1',
-           'stage_cifar10c', 'attack_params', 'stage_attacks']
+           'stage_cifar10c', 'attack_params', 'transfer_sets', 'stage_attacks']
 
 # %% ../nbs/11c_stages.ipynb #af7d6e07
 EVAL_BUDGETS = {
     # evaluation budget per preset of `models.PRESETS`; sizes are numbers of test images
-    'smoke': dict(n_eval=100, n_heldout=100, n_c=40, severities=(1, 2, 3, 4, 5), n_attack=16, square_queries=20, cw_steps=5,
+    'smoke': dict(n_eval=100, n_heldout=100, n_c=40, severities=(1, 2, 3, 4, 5), n_attack=16, n_cw=16, n_square=16, square_queries=20, cw_steps=5,
                   deepfool_steps=10, n_acr=16, acr_kw=dict(n_samples=2, n_forward=8), n_sharp=200,
                   sharp_kw=dict(n_draws=2, n_examples=64, tol=0.5), n_margin=300),
-    'quick': dict(n_eval=500, n_heldout=500, n_c=200, severities=(1, 2, 3, 4, 5), n_attack=100, square_queries=100, cw_steps=100,
+    'quick': dict(n_eval=500, n_heldout=500, n_c=200, severities=(1, 2, 3, 4, 5), n_attack=100, n_cw=100, n_square=100, square_queries=100, cw_steps=100,
                   deepfool_steps=50, n_acr=100, acr_kw={}, n_sharp=1000, sharp_kw=dict(n_draws=16, n_examples=512), n_margin=5000),
-    'paper': dict(n_eval=1000, n_heldout=1000, n_c=500, severities=(1, 2, 3, 4, 5), n_attack=200, square_queries=300, cw_steps=100,
+    'paper': dict(n_eval=1000, n_heldout=1000, n_c=500, severities=(1, 2, 3, 4, 5), n_attack=1000, n_cw=200, n_square=200, square_queries=1000, cw_steps=100,
                   deepfool_steps=50, n_acr=200, acr_kw={}, n_sharp=2000, sharp_kw={}, n_margin=10000),
 }
 # run-level selections, overridable from the CLI (None = everything the module offers)
@@ -54,11 +54,13 @@ class RunContext:
                  progress: bool = False, # progress bars
                  device: str = 'cpu', # where models run ('cpu' or 'cuda')
                  log=None, # line logger for notices (e.g. a damaged checkpoint being retrained)
+                 train_seed: int = 0, # training seed of every zoo member (another value: a seed replicate, with new ids)
                  **overrides, # evaluation settings replacing the preset's
                 ):
         if preset not in EVAL_BUDGETS: raise ValueError(f'unknown preset {preset!r}; choose from {list(EVAL_BUDGETS)}')
         self.preset, self.seed, self.root, self.progress, self.device = preset, seed, root, progress, device
-        self.log, self.settings, self.zoo = log or (lambda s: None), {**EVAL_BUDGETS[preset], **overrides}, zoo(preset)
+        self.log, self.settings = log or (lambda s: None), {**EVAL_BUDGETS[preset], **overrides}
+        self.train_seed, self.zoo = train_seed, zoo(preset, **({'seed': train_seed} if train_seed else {}))
         self.cache, self.unavailable = {}, {}
     def get(self, key, fn):
         "Memoise `fn()` under `key` for the rest of the run."
@@ -242,22 +244,40 @@ def attack_params(run: RunContext, name: str) -> dict:
     s = run.settings
     linf = {'eps': s['eps']} if s['eps'] != 8 / 255 else {}   # only pass a non-default budget
     return {'square': dict(n_queries=s['square_queries'], **linf), 'cw': dict(steps=s['cw_steps']),
-            'deepfool': dict(steps=s['deepfool_steps']), 'fgsm': linf, 'bim': linf, 'pgd': linf}.get(name, {})
+            'deepfool': dict(steps=s['deepfool_steps']), 'fgsm': linf, 'bim': linf, 'pgd': linf, 'transfer': linf}.get(name, {})
+
+def transfer_sets(run: RunContext, # the run
+                  ckpt_dir=None, # checkpoint folder (a missing surrogate is trained into it)
+                 ) -> list[torch.Tensor]: # one adversarial set per surrogate, on the first `n_attack` evaluation images
+    "PGD examples crafted on each of `surrogates(run.preset)`: the transfer attack's images, shared by every model of the run."
+    from robustness_study.attacks import cached_attack
+    def f():
+        x, y = run.eval_tensors(run.settings['n_attack'])
+        return [cached_attack(ModelContext(run, s, ckpt_dir).model, x, y, 'pgd', model_id=s['id'], seed=run.seed, **attack_params(run, 'transfer'))
+                for s in surrogates(run.preset)]
+    return run.get('transfer_x', f)
+
+def _mean_lf(lfs: list[dict], name: str) -> dict:
+    return {f'lf.{name}.{p}': float(np.mean([lf[k] for lf in lfs for k in lf if k.endswith('.' + p)])) for p in ('ac', 'doc', 'atc_mc', 'atc_ne')}
 
 def stage_attacks(mc: ModelContext) -> dict:
-    "White-box (FGSM, BIM, PGD, DeepFool, CW) and black-box (Square, transfer) attacks."
+    "White-box (FGSM, BIM, PGD), minimal-perturbation (DeepFool, CW) and black-box (Square, transfer from three surrogates) attacks."
     from robustness_study.attacks import ATTACKS, run_attack, attack_report
     run = mc.run; n = run.settings['n_attack']
     x, y = run.eval_tensors(n); clean = mc.clean_on(n); out = {}
     for name in run.bar(run.settings['attacks'] or ATTACKS, desc='attacks'):
-        if name == 'transfer':
-            sur = lambda: run_attack(ModelContext(run, run.zoo[0], mc.ckpt_dir).model, x, y, 'pgd', seed=run.seed, **attack_params(run, 'pgd'))
-            xa = run.get('transfer_x', sur)
-        else: xa = run_attack(mc.model, x, y, name, seed=run.seed, **attack_params(run, name))
-        m, lf = ood_eval(mc, name, xa, y, keep=name == 'transfer')   # the transfer images are shared by every model
-        out.update(ood_block(name, clean, m)); out.update(lf)
+        if name == 'transfer':   # the same images for every model: their predictions are kept for the label-free predictors
+            per = [ood_eval(mc, f'transfer.sur{k}', xa, y, keep=True) for k, xa in enumerate(transfer_sets(run, mc.ckpt_dir), 1)]
+            for k, (m, _) in enumerate(per, 1): out.update({f'ood.transfer.sur{k}.{s}': v for s, v in m.items()})
+            m = {s: float(np.mean([p[0][s] for p in per])) for s in ('accuracy', 'nll')}
+            out.update(ood_block(name, clean, m)); out.update(_mean_lf([p[1] for p in per], name)); continue
+        k = run.settings['n_square'] if name == 'square' else run.settings['n_cw'] if name == 'cw' else n
+        xn, yn = run.eval_tensors(k) if k != n else (x, y)
+        xa = run_attack(mc.model, xn, yn, name, seed=run.seed, **attack_params(run, name))
+        m, lf = ood_eval(mc, name, xa, yn)
+        out.update(ood_block(name, mc.clean_on(k), m)); out.update(lf)
         if name in ('deepfool', 'cw'):  # minimal-perturbation attacks: the size of the perturbation is the robustness score
-            r = attack_report(mc.model, x, y, xa)
+            r = attack_report(mc.model, xn, yn, xa)
             out.update({f'ood.{name}.median_l2': r['min_l2_median'], f'ood.{name}.mean_l2': r['mean_l2'], f'ood.{name}.success_rate': r['success_rate']})
     return out
 

@@ -1,78 +1,74 @@
-"""The rendered site in a real browser: headless Chromium loads `index.html` and every page it links from a
-local HTTP server; a missing page, a broken image or a Python traceback in a page fails the test. The index's screenshot
-is saved under `$ROBUSTNESS_STUDY_TEST_OUTPUT/browser/` (`.ci/run` sets it to `test-output/`).
+"""The offline site in a real browser. Debian's Chromium, driven by Playwright, loads the site from a local HTTP server
+at 1280 and 400 px and measures the pages with JavaScript in the page: the width of the content column and of every
+figure, prose that would need sideways scrolling, math left as raw `$...$`, Pandoc attributes printed as text, the study
+page's key-findings box before its first code cell, the model table's sorting and filtering, search, and every link
+between pages (anchors included). Screenshots go to `$ROBUSTNESS_STUDY_TEST_OUTPUT/browser/` (`.ci/run` sets it to
+`test-output/`), or to a temporary folder.
 
-Chromium is Debian's `chromium` (`.ci/run` installs it). Without it the tests skip, except under `CI_STRICT_BROWSER=1`
-(exported by `.ci/run`), where they fail: in CI a missing browser is a broken setup, not a reason to pass."""
-import base64, binascii, functools, html.parser, http.server, json, os, re, shutil, signal, subprocess, threading
-import urllib.parse
+Chromium is Debian's `chromium` (`.ci/run` installs it); Playwright only drives it (no browser download). Without it the
+tests skip, except under `CI_STRICT_BROWSER=1` (exported by `.ci/run`), where they fail."""
+import functools, http.server, json, os, re, shutil, threading, urllib.parse
 from pathlib import Path
 import pytest
 from conftest import ROOT
 
-TIMEOUT = 60  # seconds per chromium call
-FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-extensions',
-         '--no-first-run', '--no-default-browser-check', '--hide-scrollbars', '--virtual-time-budget=5000']
-# Injected into every served HTML page (only by the test server, never into the site's files): once the page's load
-# event has fired, the browser itself records which <img> elements failed to decode (complete but naturalWidth == 0) and
-# any uncaught JavaScript error, as a JSON attribute on <html> that `--dump-dom` then shows us.
-PROBE = """<script>(function(){var errs=[];
-window.addEventListener('error',function(e){errs.push(String(e.message||e.type));},true);
-window.addEventListener('load',function(){var bad=[],ims=document.images;
-for(var i=0;i<ims.length;i++){var im=ims[i];if(!(im.complete&&im.naturalWidth>0))bad.push((im.getAttribute('src')||'').slice(0,120));}
-document.documentElement.setAttribute('data-browser-check',JSON.stringify({images:ims.length,broken:bad,errors:errs}));});
-})();</script>"""
-IGNORED_404 = {'/favicon.ico'}  # the browser asks for it on its own; the site never links it
+WIDTHS = (1280, 400)
+KEY_PAGES = ('index.html', '20_study.html', '08_average_case.html', '10_analysis.html')   # front, study, most math, API page
+OWN_FIGURES = ('index.html', '20_study.html', '21_average_case.html')   # pages whose figures carry written alt text
 TRACEBACK = 'Traceback (most recent call last)'
-EXC_LINE = re.compile(r'^[ \t]*(?:[A-Za-z_][\w.]*\.)?[A-Za-z_]\w*(?:Error|Exception|Interrupt)(?::[ \t].*)?[ \t]*$', re.M)
+IGNORED_404 = {'/favicon.ico'}
+
+# Measured in the page: content column, figures, prose wider than the window, raw math and Pandoc attributes in the
+# visible text, headings that skip a level, and the position of the key-findings box against the first code cell.
+MEASURE = r"""() => {
+  const art = document.querySelector('article.bd-article'), cs = getComputedStyle(art), W = document.documentElement.clientWidth;
+  const column = art.clientWidth - parseFloat(cs.paddingLeft) - parseFloat(cs.paddingRight);
+  const scroller = e => { for (let p = e.parentElement; p && p !== document.body; p = p.parentElement) {
+      const o = getComputedStyle(p).overflowX; if (o === 'auto' || o === 'scroll') return true; } return false; };
+  const prose = [...art.querySelectorAll('p, li, h1, h2, h3, h4, h5, h6, dt, dd, blockquote')]
+      .filter(e => e.getBoundingClientRect().right > W + 1 && !scroller(e)).map(e => e.tagName + ': ' + e.textContent.trim().slice(0, 80));
+  const visible = art.cloneNode(true);
+  visible.querySelectorAll('pre, code, script, style, math, .cell_input, .headerlink').forEach(e => e.remove());
+  const text = visible.textContent;
+  const levels = [...art.querySelectorAll('h1, h2, h3, h4, h5, h6')].map(h => [+h.tagName[1], h.textContent.trim().slice(0, 60)]);
+  const jumps = levels.filter((h, i) => i && h[0] > levels[i - 1][0] + 1).map(h => h[1]);
+  const top = s => { const e = art.querySelector(s); return e ? e.getBoundingClientRect().top + window.scrollY : null; };
+  return {column, W, scrollWidth: document.documentElement.scrollWidth, prose, title: document.title,
+          dollars: (text.match(/\$[^$\n]{0,40}/g) || []), targets: (document.body.innerText.match(/\{target=[^}]*\}/g) || []).length,
+          math: document.querySelectorAll('math').length, mathFallback: document.querySelectorAll('.math-fallback').length,
+          jumps, keyFindings: top('.key-findings'), firstCode: top('.cell:not(.tag_remove-input)'),
+          imgs: [...art.querySelectorAll('img')].map(i => ({src: i.getAttribute('src'), alt: i.getAttribute('alt') || '',
+                 natural: i.naturalWidth, shown: i.getBoundingClientRect().width, ok: i.complete && i.naturalWidth > 0}))};
+}"""
+LINKS = r"""() => ({ids: [...document.querySelectorAll('[id]')].map(e => e.id),
+                   links: [...document.querySelectorAll('a[href]')].map(a => a.href),
+                   text: document.body.innerText})"""
 
 
 # ---------------------------------------------------------------------------------------------------------- browser
 def _strict() -> bool: return os.environ.get('CI_STRICT_BROWSER') == '1'
 
 @pytest.fixture(scope='session')
-def chromium():
-    "Path of Debian's `chromium`; skips without it, or fails under `CI_STRICT_BROWSER=1`."
+def browser():
+    "Debian's chromium under Playwright; skips without it, or fails under `CI_STRICT_BROWSER=1`."
     exe = shutil.which('chromium')
     if exe is None:
         msg = "Debian's `chromium` is not on PATH (install: apt-get install -y chromium; .ci/run does it)"
         if _strict(): pytest.fail(msg + ' and CI_STRICT_BROWSER=1: the browser test must run in CI', pytrace=False)
         pytest.skip(msg)
-    return exe
-
-def run_chromium(exe, args, profile, timeout=TIMEOUT) -> str:
-    "Run headless chromium with a throwaway profile; returns stdout. Kills the whole process group afterwards."
-    cmd = [exe, *FLAGS, f'--user-data-dir={profile}', *map(str, args)]
-    p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, start_new_session=True, text=True,
-                         env=dict(os.environ, HOME=str(profile)))
-    try: out, err = p.communicate(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        os.killpg(p.pid, signal.SIGKILL); p.communicate()
-        raise AssertionError(f'chromium took more than {timeout}s: {" ".join(cmd)}')
-    finally:
-        try: os.killpg(p.pid, signal.SIGKILL)  # renderer/zygote leftovers; the group is ours (new session)
-        except ProcessLookupError: pass
-    if p.returncode != 0:
-        raise AssertionError(f'chromium exited with {p.returncode}: {" ".join(cmd)}\n{err[-3000:]}')
-    return out
+    from playwright.sync_api import sync_playwright
+    with sync_playwright() as p:
+        b = p.chromium.launch(executable_path=exe, args=['--no-sandbox', '--disable-gpu', '--disable-dev-shm-usage'])
+        yield b
+        b.close()
 
 
 # ----------------------------------------------------------------------------------------------------------- server
 class _Handler(http.server.SimpleHTTPRequestHandler):
-    "Static files; logs (path, status) of every request on the server; adds `PROBE` to HTML pages."
+    "Static files; logs (path, status) of every request."
     def log_request(self, code='-', size='-'):
         self.server.requests.append((urllib.parse.unquote(urllib.parse.urlsplit(self.path).path), int(code)))
     def log_message(self, *args): pass
-    def do_GET(self):
-        f = Path(self.translate_path(self.path))
-        if f.is_dir(): f = f/'index.html'
-        if f.suffix != '.html' or not f.is_file(): return super().do_GET()
-        page = f.read_text(encoding='utf-8')
-        i = page.rfind('</body>'); page = (page[:i] + PROBE + page[i:]) if i >= 0 else page + PROBE
-        data = page.encode('utf-8')
-        self.send_response(200)
-        self.send_header('Content-Type', 'text/html; charset=utf-8'); self.send_header('Content-Length', str(len(data)))
-        self.end_headers(); self.wfile.write(data)
 
 class SiteServer:
     "A folder served on 127.0.0.1 (free port) from a thread; `requests` lists (path, status) in order."
@@ -86,108 +82,51 @@ class SiteServer:
     def __exit__(self, *exc): self.httpd.shutdown(); self.httpd.server_close(); self.thread.join(5)
 
 
-# ---------------------------------------------------------------------------------------------------------- checker
-class _Dom(html.parser.HTMLParser):
-    "What the checks need from a dumped DOM: title, images, links, text of the body and of the output areas."
-    VOID = {'area', 'base', 'br', 'col', 'embed', 'hr', 'img', 'input', 'link', 'meta', 'source', 'track', 'wbr'}
-    def __init__(self, dom):
-        super().__init__(convert_charrefs=True)
-        self.title, self.imgs, self.links, self.sidebar, self.text, self.out_text = '', [], [], [], [], []
-        self.error_blocks, self.probe, self._stack = 0, None, []
-        self.feed(dom); self.close()
-    def handle_starttag(self, tag, attrs):
-        a = dict(attrs); cls = (a.get('class') or '').split()
-        if tag == 'html' and 'data-browser-check' in a: self.probe = json.loads(a['data-browser-check'])
-        if tag == 'img': self.imgs.append(a.get('src') or '')
-        if tag == 'a' and a.get('href') is not None:
-            self.links.append(a['href'])
-            if any(t == 'nav' and 'sidebar' in c for t, c, _ in self._stack): self.sidebar.append(a['href'])
-        if 'output_error' in cls: self.error_blocks += 1
-        if tag not in self.VOID: self._stack.append((tag, cls, 'output_area' in cls or 'output_subarea' in cls))
-    def handle_endtag(self, tag):
-        for i in range(len(self._stack) - 1, -1, -1):  # pop to the matching open tag
-            if self._stack[i][0] == tag: del self._stack[i:]; break
-    def handle_data(self, data):
-        tags = [t for t, _, _ in self._stack]
-        if 'title' in tags: self.title += data
-        if 'body' not in tags or 'script' in tags or 'style' in tags: return
-        self.text.append(data)
-        if any(o for _, _, o in self._stack): self.out_text.append(data)
+def open_page(browser, url, width, height=900):
+    "A new page at `width` px with `url` loaded; returns (page, JavaScript errors, failed responses)."
+    pg = browser.new_page(viewport={'width': width, 'height': height})
+    errors, failed = [], []
+    pg.on('pageerror', lambda e: errors.append(str(e)))
+    pg.on('response', lambda r: failed.append(f'HTTP {r.status} {r.url}') if r.status >= 400 and urllib.parse.urlsplit(r.url).path not in IGNORED_404 else None)
+    pg.goto(url, wait_until='load')
+    return pg, errors, failed
 
-def _image_kind(b: bytes) -> str | None:
-    "'png'/'jpeg'/'gif'/'webp'/'svg' from the bytes' signature, or None."
-    if b.startswith(b'\x89PNG\r\n\x1a\n'): return 'png'
-    if b.startswith(b'\xff\xd8\xff'): return 'jpeg'
-    if b[:6] in (b'GIF87a', b'GIF89a'): return 'gif'
-    if b[:4] == b'RIFF' and b[8:12] == b'WEBP': return 'webp'
-    if b'<svg' in b[:2000].lower(): return 'svg'
-    return None
 
-def _data_uri_bytes(uri: str) -> bytes:
-    head, _, payload = uri.partition(',')
-    if head.endswith(';base64'): return base64.b64decode(re.sub(r'\s+', '', payload), validate=True)
-    return urllib.parse.unquote_to_bytes(payload)
-
-def check_page(dom: str, url: str, server: SiteServer) -> tuple[list[str], list[str]]:
-    "Problems found in one page's dumped DOM, and the absolute URLs of the pages on this site that it links."
-    d, problems = _Dom(dom), []
-    path = urllib.parse.urlsplit(url).path
-    f = server.root/urllib.parse.unquote(path).lstrip('/')
-    if not f.is_file(): return [f'missing page ({path} is not in the site)'], []
-    want = _Dom(f.read_text(encoding='utf-8')).title.strip()
-    if not d.title.strip(): problems.append('empty <title> in the rendered page')
-    elif d.title.strip() != want: problems.append(f'title {d.title.strip()!r} != {want!r}')
-    body = ''.join(d.text)
-    if len(body.strip()) < 20: problems.append('page body is (nearly) empty')
-    if TRACEBACK in body: problems.append('Python traceback in the page')
-    if d.error_blocks: problems.append(f'{d.error_blocks} error output block(s) (class output_error)')
-    for m in EXC_LINE.finditer(''.join(d.out_text)): problems.append(f'exception in an output: {m.group(0).strip()[:200]!r}')
-    if d.probe is None: problems.append('the page never fired its load event within the virtual time budget')
-    else:
-        for src in d.probe['broken']: problems.append(f'the browser could not display image {src!r}')
-        for e in d.probe['errors']: problems.append(f'JavaScript error: {e}')
-        if d.probe['images'] != len(d.imgs): problems.append(f"{d.probe['images']} images loaded, {len(d.imgs)} in the DOM")
-    ok = {p for p, s in server.requests if s == 200}
-    for src in d.imgs:
-        if src.startswith('data:'):
-            try: kind = _image_kind(_data_uri_bytes(src))
-            except (binascii.Error, ValueError) as e: problems.append(f'data: image does not decode ({e})'); continue
-            if kind is None: problems.append(f'data: image is not PNG/JPEG/GIF/WebP/SVG ({src[:40]}...)')
-            continue
-        u = urllib.parse.urlsplit(urllib.parse.urljoin(url, src))
-        if f'{u.scheme}://{u.netloc}/' != server.url: problems.append(f'image from outside the site: {src}'); continue
-        p = urllib.parse.unquote(u.path)
-        if p not in ok: problems.append(f'image {src} was not served (200) to the browser')
-        fi = server.root/p.lstrip('/')
-        if not fi.is_file() or _image_kind(fi.read_bytes()) is None: problems.append(f'image {src} is not a valid image file')
-    pages = []
-    for href in d.links:
-        u = urllib.parse.urlsplit(urllib.parse.urljoin(url, href))
-        if f'{u.scheme}://{u.netloc}/' != server.url: continue  # external or mailto
-        if u.path.endswith(('.html', '/')): pages.append(urllib.parse.urlunsplit(u._replace(fragment='', query='')))
-        elif not (server.root/urllib.parse.unquote(u.path).lstrip('/')).is_file(): problems.append(f'broken link {href}')
-    return problems, pages
-
-def crawl(exe, server: SiteServer, work: Path, start='index.html', dumps: Path | None = None) -> dict:
-    "Load `start` and every page reachable through links in Chromium; returns {page path: [problems]} plus 'server' (4xx/5xx)."
-    work.mkdir(parents=True, exist_ok=True)
-    todo, seen, report = [server.url + start], set(), {}
+def crawl(browser, server, start='index.html'):
+    "Every page reachable by links from `start` at 1280 px: {path: problems}, plus the ids of each page and every local link."
+    todo, seen, report, ids, links = [server.url + start], set(), {}, {}, []
     while todo:
         url = todo.pop(0)
         if url in seen: continue
         seen.add(url)
         path = urllib.parse.urlsplit(url).path
-        dom = run_chromium(exe, ['--dump-dom', url], work/f'profile{len(seen)}')
-        report[path], links = check_page(dom, url, server)
-        if dumps and report[path]:  # keep the DOM of a failing page for the CI artefacts
-            dumps.mkdir(parents=True, exist_ok=True); (dumps/(path.strip('/').replace('/', '_') or 'root')).write_text(dom)
-        todo += [l for l in links if l not in seen]
-    report['server'] = [f'HTTP {s} for {p}' for p, s in server.requests if s >= 400 and p not in IGNORED_404]
-    report['visited'] = sorted(urllib.parse.urlsplit(u).path for u in seen)
-    return report
+        if not (server.root/urllib.parse.unquote(path).lstrip('/')).is_file():
+            report[path] = [f'missing page ({path} is not in the site)']; continue
+        pg, errors, failed = open_page(browser, url, 1280)
+        got = pg.evaluate(LINKS)
+        broken = pg.evaluate("() => [...document.images].filter(i => !(i.complete && i.naturalWidth > 0)).map(i => i.getAttribute('src'))")
+        pg.close()
+        ids[path] = set(got['ids'])
+        report[path] = ([f'JavaScript error: {e}' for e in errors] + failed + [f'image not displayed: {s}' for s in broken]
+                        + (['Python traceback in the page'] if TRACEBACK in got['text'] else []))
+        for href in got['links']:
+            u = urllib.parse.urlsplit(href)
+            if f'{u.scheme}://{u.netloc}/' != server.url: continue
+            links.append((path, href))
+            if u.path.endswith('.html'): todo.append(urllib.parse.urlunsplit(u._replace(fragment='', query='')))
+    return report, ids, links
 
-def _problems(report: dict) -> dict:
-    return {k: v for k, v in report.items() if k != 'visited' and v}
+def link_problems(server, ids, links):
+    "Local links to a missing file, or to an anchor that the target page does not have."
+    bad = []
+    for page, href in sorted(set(links)):
+        u = urllib.parse.urlsplit(href)
+        f = server.root/urllib.parse.unquote(u.path).lstrip('/')
+        if f.is_dir(): f = f/'index.html'
+        if not f.is_file(): bad.append(f'{page}: broken link {href}'); continue
+        frag = urllib.parse.unquote(u.fragment)
+        if frag and u.path in ids and frag not in ids[u.path]: bad.append(f'{page}: no anchor #{frag} in {u.path}')
+    return bad
 
 
 # ------------------------------------------------------------------------------------------------------- the site
@@ -197,11 +136,14 @@ def _out_dir(tmp_path_factory) -> Path:
     d.mkdir(parents=True, exist_ok=True); return d
 
 @pytest.fixture(scope='session')
+def out_dir(tmp_path_factory): return _out_dir(tmp_path_factory)
+
+@pytest.fixture(scope='session')
 def site(tmp_path_factory):
-    "The offline-rendered site, built once per session."
+    "The offline site of this project, built once per session into a temporary folder."
     from robustness_study.site import render_offline
     cwd = os.getcwd(); os.chdir(ROOT)
-    try: return render_offline(out=tmp_path_factory.mktemp('browser-site')/'_docs', readme=False)
+    try: return render_offline(out=tmp_path_factory.mktemp('browser-site')/'_docs', log=lambda s: None)
     finally: os.chdir(cwd)
 
 @pytest.fixture(scope='session')
@@ -209,65 +151,139 @@ def served(site):
     with SiteServer(site) as s: yield s
 
 @pytest.fixture(scope='session')
-def site_report(chromium, served, tmp_path_factory):
-    out = _out_dir(tmp_path_factory)
-    r = crawl(chromium, served, tmp_path_factory.mktemp('chromium'), dumps=out/'dom')
-    (out/'report.json').write_text(json.dumps({**r, 'requests': served.requests}, indent=1))
-    return r
+def measured(browser, served, out_dir):
+    "MEASURE on every key page at both widths (with a screenshot of each); {(page, width): result}."
+    res = {}
+    for name in KEY_PAGES:
+        for w in WIDTHS:
+            pg, errors, failed = open_page(browser, served.url + name, w)
+            res[name, w] = dict(pg.evaluate(MEASURE), errors=errors, failed=failed)
+            pg.screenshot(path=str(out_dir/f'{name[:-5]}-{w}.png'))
+            pg.close()
+    (out_dir/'measured.json').write_text(json.dumps({f'{k[0]}@{k[1]}': v for k, v in res.items()}, indent=1))
+    return res
 
 
-def test_every_linked_page_loads_cleanly(site_report, site):
-    "Index and every linked page: found, titled, no traceback/error output, every image displayed; no 4xx on the server."
-    pages = sorted(p.name for p in site.glob('*.html'))
-    sidebar = _Dom((site/'index.html').read_text()).sidebar
-    assert len(pages) >= 5 and set(pages) <= {s for s in sidebar}, (pages, sidebar)
-    assert {'/' + p for p in pages} <= set(site_report['visited']), site_report['visited']
-    bad = _problems(site_report)
-    assert not bad, 'browser check failed:\n' + json.dumps(bad, indent=1)
+def test_every_page_loads_and_every_link_resolves(browser, served, site, out_dir):
+    "Every page reachable from the front page loads with no JavaScript error, 4xx, broken image or traceback; every local link and anchor exists."
+    report, ids, links = crawl(browser, served)
+    pages = sorted(p.name for p in site.glob('*.html') if p.name not in ('genindex.html', 'search.html'))
+    assert {'/' + p for p in pages} <= set(report), sorted({'/' + p for p in pages} - set(report))
+    bad = {k: v for k, v in report.items() if v}
+    bad_links = link_problems(served, ids, links)
+    (out_dir/'crawl.json').write_text(json.dumps({'pages': report, 'links': len(links), 'bad_links': bad_links}, indent=1))
+    assert not bad, json.dumps(bad, indent=1)
+    assert not bad_links, '\n'.join(bad_links)
+    assert len(links) > 500, len(links)   # the sidebar alone links every page from every page
 
 
-def test_index_screenshot(chromium, served, tmp_path_factory):
-    "A screenshot of the index in Chromium: a real image, not a blank page."
-    from PIL import Image
-    png = _out_dir(tmp_path_factory)/'index.png'
-    png.unlink(missing_ok=True)
-    run_chromium(chromium, [f'--screenshot={png}', '--window-size=1280,1600', served.url + 'index.html'],
-                 tmp_path_factory.mktemp('chromium-shot'))
-    assert png.is_file() and png.stat().st_size > 10_000, png
-    with Image.open(png) as im:
-        assert im.size == (1280, 1600), im.size
-        colours = im.convert('RGB').getcolors(maxcolors=1 << 20)
-    assert colours is not None and len(colours) > 16, f'screenshot has {len(colours or [])} colours: blank page?'
+@pytest.mark.parametrize('name', KEY_PAGES)
+def test_layout_at_1280_and_400(measured, name):
+    "A content column of at least 750 px at 1280; figures at their natural size up to the column; no prose wider than a 400 px window."
+    for w in WIDTHS:
+        m = measured[name, w]
+        assert not m['errors'] and not m['failed'], (w, m['errors'], m['failed'])
+        if w == 1280: assert m['column'] >= 750, f"content column {m['column']:.0f} px at 1280"
+        assert m['scrollWidth'] <= m['W'], f"page scrolls sideways at {w}: {m['scrollWidth']} > {m['W']}"
+        assert not m['prose'], (w, m['prose'])
+        for im in m['imgs']:
+            assert im['ok'], im['src']
+            assert abs(im['shown'] - min(im['natural'], m['column'])) <= 2, (w, im)   # natural size, or the column's width
+    if name == '20_study.html':   # the heatmap (the widest figure) is readable
+        assert max(i['shown'] for i in measured[name, 1280]['imgs']) >= 700
+
+
+@pytest.mark.parametrize('name', KEY_PAGES)
+def test_text_math_and_headings(measured, name):
+    "No raw `$` math and no `{target=...}` in the visible text; math rendered as MathML; headings do not skip a level."
+    m = measured[name, 1280]
+    assert not m['dollars'], m['dollars'][:10]
+    assert m['targets'] == 0
+    assert m['mathFallback'] == 0
+    if name in ('08_average_case.html', '20_study.html', '10_analysis.html'): assert m['math'] >= 5, m['math']
+    assert not m['jumps'], m['jumps']
+    if name in OWN_FIGURES:
+        for im in m['imgs']: assert len(im['alt']) > 30 and not im['alt'].startswith(('_images', 'Figure for:')), im
+
+
+def test_titles(measured):
+    "The front page's title says what the study is, once; other pages name themselves and the site."
+    t = measured['index.html', 1280]['title']
+    assert t.count('robustness_study') == 1 and 'Which cheap model metrics predict robustness?' in t, t
+    assert measured['20_study.html', 1280]['title'] == 'The robustness-metrics study \u2014 robustness_study'
+
+
+def test_study_page_opens_with_key_findings(measured, browser, served, out_dir):
+    "The study page's key-findings box comes before its first code cell, and states the answer with its interval and the findings' verdicts."
+    for w in WIDTHS:
+        m = measured['20_study.html', w]
+        assert m['keyFindings'] is not None and m['firstCode'] is not None and m['keyFindings'] < m['firstCode'], m
+    pg, _, _ = open_page(browser, served.url + '20_study.html', 1280)
+    box = pg.locator('.key-findings').first
+    text = box.inner_text()
+    box.screenshot(path=str(out_dir/'study-key-findings.png'))
+    pg.close()
+    assert 'Key findings' in text and '95% CI' in text and 'Replicate run' in text, text[:500]
+    assert re.search(r'\(1a\).*\(1b\).*\(2\).*\(3\).*\(4\)', text, re.S) and re.search(r'CONFIRMED|PARTLY|REVERSED|REFUTED', text)
+
+
+def test_model_table_sorts_and_filters(browser, served, out_dir):
+    "The table of paper models: readable names with ids, sorted by a click on a header (twice: reversed), filtered by typing."
+    pg, errors, _ = open_page(browser, served.url + '20_study.html', 1280)
+    table = pg.locator('table.sortable-table').first
+    heads = table.locator('thead th').all_inner_texts()
+    assert heads[:2] == ['model', 'id'] and 'test acc' in heads, heads
+    col = lambda i: table.evaluate(f"(t, i) => [...t.tBodies[0].rows].filter(r => !r.hidden).map(r => r.cells[i].textContent)", i)
+    names, n = col(0), len(col(0))
+    assert n >= 4 and all(re.match(r'(cnn|vgg)-', s) for s in names), names[:5]
+    i = heads.index('test acc')
+    table.locator('thead th').nth(i).click()
+    up = [float(v) for v in col(i)]
+    assert up == sorted(up), up
+    table.locator('thead th').nth(i).click()
+    down = [float(v) for v in col(i)]
+    assert down == sorted(up, reverse=True)
+    table.locator('thead th').nth(0).click()
+    assert col(0) == sorted(names)
+    pg.locator('input.table-filter').first.fill('vgg')
+    kept = col(0)
+    assert 0 < len(kept) < n and all('vgg' in s for s in kept), kept
+    table.scroll_into_view_if_needed(); pg.screenshot(path=str(out_dir/'study-model-table.png'))
+    links = pg.eval_on_selector_all('a[href*="_downloads"]', 'as => as.map(a => a.textContent.trim())')
+    pg.close()
+    assert {'results.csv', 'last_run.json'} <= set(links), links
+    assert not errors, errors
+
+
+def test_search_works_offline(browser, served):
+    "Sphinx's search finds the study page from the site's own index."
+    pg, errors, failed = open_page(browser, served.url + 'search.html?q=holistically', 1280)
+    pg.wait_for_selector('#search-results li a', timeout=20_000)
+    hits = pg.eval_on_selector_all('#search-results li a', 'as => as.map(a => a.getAttribute("href"))')
+    pg.close()
+    assert any('20_study' in h for h in hits), hits
+    assert not errors and not failed, (errors, failed)
 
 
 BAD_SITE = {
-    'index.html': '<html><head><title>Home</title></head><body><nav class="sidebar"><a href="good.html">Good</a>'
-                  '<a href="bad.html">Bad</a><a href="gone.html">Gone</a></nav><main><h1>Home</h1><p>{}</p></main></body></html>',
-    'good.html': '<html><head><title>Good</title></head><body><main><h1>Good page</h1><img src="ok.png">'
-                 '<img src="data:image/png;base64,{png}"><p>{}</p></main></body></html>',
-    'bad.html': '<html><head><title>Bad</title></head><body><main><h1>Bad page</h1><img src="missing.png">'
-                '<img src="data:image/png;base64,bm90IGFuIGltYWdl"><div class="output_area"><div class="output_subarea '
-                'output_text output_error"><pre>Traceback (most recent call last):\n  File "x.py", line 1\n'
-                'ValueError: boom</pre></div></div><p>{}</p></main></body></html>',
+    'index.html': '<html><head><title>Home</title></head><body><a href="good.html">Good</a> <a href="bad.html">Bad</a> '
+                  '<a href="gone.html">Gone</a> <a href="good.html#nowhere">Nowhere</a> <a href="good.html#here">Here</a></body></html>',
+    'good.html': '<html><head><title>Good</title></head><body><h1 id="here">Good page</h1><img src="ok.png"></body></html>',
+    'bad.html': '<html><head><title>Bad</title></head><body><img src="missing.png"><pre>Traceback (most recent call last):\n'
+                'ValueError: boom</pre><script>undefinedFunction()</script></body></html>',
 }
 
-def test_checker_fails_on_a_broken_site(chromium, tmp_path):
-    "The same crawl on a hand-written site: a missing page, broken images and a traceback are all reported; a good page is not."
+def test_checker_catches_a_broken_site(browser, tmp_path):
+    "The same crawl on a hand-written site reports the missing page and image, the anchor, the traceback and the script error."
     from PIL import Image
-    import io
     d = tmp_path/'site'; d.mkdir()
-    buf = io.BytesIO(); Image.new('RGB', (4, 4), (200, 30, 30)).save(buf, 'PNG')
-    (d/'ok.png').write_bytes(buf.getvalue())
-    filler = 'Some text so that the page is not empty.'
-    for name, page in BAD_SITE.items():
-        (d/name).write_text(page.replace('{png}', base64.b64encode(buf.getvalue()).decode()).replace('{}', filler))
-    with SiteServer(d) as s: r = crawl(chromium, s, tmp_path/'chromium')
-    assert r['visited'] == ['/bad.html', '/gone.html', '/good.html', '/index.html'], r['visited']
-    assert r['/index.html'] == [] and r['/good.html'] == [], r
-    bad = '\n'.join(r['/bad.html'])
-    for expected in ['Python traceback', 'error output block', "exception in an output: 'ValueError: boom'",
-                     "could not display image 'missing.png'", 'could not display image \'data:image/png',
-                     'image missing.png was not served', 'data: image is not PNG']:
-        assert expected in bad, (expected, bad)
-    assert r['/gone.html'] == ['missing page (/gone.html is not in the site)'], r['/gone.html']
-    assert set(r['server']) == {'HTTP 404 for /gone.html', 'HTTP 404 for /missing.png'}, r['server']
+    Image.new('RGB', (4, 4), (200, 30, 30)).save(d/'ok.png')
+    for name, page in BAD_SITE.items(): (d/name).write_text(page)
+    with SiteServer(d) as s:
+        report, ids, links = crawl(browser, s)
+        bad_links = link_problems(s, ids, links)
+    assert report['/index.html'] == [] and report['/good.html'] == [], report
+    assert report['/gone.html'] == ['missing page (/gone.html is not in the site)']
+    bad = '\n'.join(report['/bad.html'])
+    for expected in ('JavaScript error', 'HTTP 404', 'image not displayed: missing.png', 'Python traceback'): assert expected in bad, bad
+    assert sorted(bad_links) == ['/index.html: broken link ' + s.url + 'gone.html', '/index.html: no anchor #nowhere in /good.html'], bad_links

@@ -63,7 +63,7 @@ def test_smoke_table(reference):
     df = pd.read_csv(out/'results.csv')
     assert len(df) == 2 and df.id.is_unique
     for prefix in ('cfg.', 'train.', 'perf.', 'norm.', 'sharp.', 'acr.', 'ood.cifar10c', 'rob.cifar10c', 'ood.pgd', 'rob.square',
-                   'lf.heldout.', 'lf.cifar10c.ac', 'lf.pgd.atc_mc', 'lf.transfer.doc'):
+                   'lf.heldout.', 'lf.cifar10c.ac', 'lf.pgd.atc_mc', 'lf.transfer.doc', 'ood.transfer.sur3.accuracy', 'ood.cw.success_rate'):
         assert any(c.startswith(prefix) for c in df.columns), prefix
     assert df['run.unavailable'].str.contains('cifar10_1').all()   # offline: recorded, not faked
     run = json.loads((out/'last_run.json').read_text())
@@ -76,7 +76,7 @@ def test_prediction_files(reference):
     out, _ = reference
     ids = list(pd.read_csv(out/'results.csv').id)
     preds, labels = read_predictions(out, ids)
-    assert {'clean', 'transfer', 'cifar10c.fog.s1'} <= set(preds) and not {'pgd', 'fgsm'} & set(preds)
+    assert {'clean', 'transfer.sur1', 'transfer.sur3', 'cifar10c.fog.s1'} <= set(preds) and not {'pgd', 'fgsm', 'transfer'} & set(preds)
     assert preds['clean'].shape == (2, len(labels['clean'])) and preds['clean'].dtype.name == 'uint8'
     rec = json.loads((out/'models'/f'{ids[0]}.json').read_text())
     assert set(rec['stages']['perf']['preds']) == {'clean', 'labels.clean'}
