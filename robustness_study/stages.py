@@ -215,6 +215,12 @@ def _corrupted(run: RunContext, name: str, sev: int):
         return C.corrupted_set(x[:n], name, sev, seed=run.seed, root=run.root), 'generated'  # cached on disk by content
     return run.get(('c', name, sev), f)
 
+def _mean_lf(lfs: list[dict], # label-free predictions of several sets, `{'lf.<set>.<predictor>': value}` each
+             name: str, # the name of the set they are averaged into
+            ) -> dict: # `{'lf.<name>.<predictor>': mean}`
+    "The mean label-free prediction of each predictor over several sets (the CIFAR-10-C groups, the transfer surrogates)."
+    return {f'lf.{name}.{p}': float(np.mean([lf[k] for lf in lfs for k in lf if k.endswith('.' + p)])) for p in ('ac', 'doc', 'atc_mc', 'atc_ne')}
+
 def stage_cifar10c(mc: ModelContext) -> dict:
     "Common corruptions: 19 corruptions x severities, generated (CIFAR parameters) or read from the official files."
     from robustness_study.corruptions import CORRUPTIONS
@@ -230,12 +236,11 @@ def stage_cifar10c(mc: ModelContext) -> dict:
             out.update({f'ood.cifar10c.{name}.s{s}.{k}': v for k, v in per[name, s].items()}); out.update(lf[name, s])
     if not per: return out
     mean = lambda ks: {m: float(np.mean([per[k][m] for k in ks])) for m in ('accuracy', 'nll')}
-    lf_mean = lambda set_, ks: {f'lf.{set_}.{p}': float(np.mean([lf[k][f'lf.cifar10c.{k[0]}.s{k[1]}.{p}'] for k in ks])) for p in ('ac', 'doc', 'atc_mc', 'atc_ne')}
     groups = {'cifar10c': list(per)}
     groups.update({f'cifar10c.{n}': [k for k in per if k[0] == n] for n in sorted({k[0] for k in per}, key=CORRUPTIONS.index)})
     groups.update({f'cifar10c.s{s}': [k for k in per if k[1] == s] for s in sevs})
     for set_, ks in groups.items():
-        if ks: out.update(ood_block(set_, clean, mean(ks))); out.update(lf_mean(set_, ks))
+        if ks: out.update(ood_block(set_, clean, mean(ks))); out.update(_mean_lf([lf[k] for k in ks], set_))
     return out
 
 # %% ../nbs/11c_stages.ipynb #e437cb47
@@ -256,9 +261,6 @@ def transfer_sets(run: RunContext, # the run
         return [cached_attack(ModelContext(run, s, ckpt_dir).model, x, y, 'pgd', model_id=s['id'], seed=run.seed, **attack_params(run, 'transfer'))
                 for s in surrogates(run.preset)]
     return run.get('transfer_x', f)
-
-def _mean_lf(lfs: list[dict], name: str) -> dict:
-    return {f'lf.{name}.{p}': float(np.mean([lf[k] for lf in lfs for k in lf if k.endswith('.' + p)])) for p in ('ac', 'doc', 'atc_mc', 'atc_ne')}
 
 def stage_attacks(mc: ModelContext) -> dict:
     "White-box (FGSM, BIM, PGD), minimal-perturbation (DeepFool, CW) and black-box (Square, transfer from three surrogates) attacks."
