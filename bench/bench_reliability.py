@@ -171,8 +171,8 @@ def main():
             for name in ('deepfool', 'cw'):   # share of correctly classified points the attack flipped, both halves
                 v = np.concatenate([np.asarray(o[f'{h}.{name}'], float) for h in 'AB']); v = v[~np.isnan(v)]
                 success.append({'sample': s, 'model': model_name(c), 'id': c['id'], 'attack': name, 'n': len(v), 'success_rate': float(np.isfinite(v).mean())})
-    import pandas as pd   # today's per-model evaluation time: the committed paper run's stage seconds, training apart
-    t = pd.read_csv(Path(__file__).parent.parent/'results'/'paper'/'results.csv')
+    import pandas as pd   # the baseline per-model evaluation time: the 3-epoch paper run's stage seconds, training apart
+    t = pd.read_csv(Path(__file__).parent.parent/'results'/'paper-3ep'/'results.csv')
     base = float(t[[c for c in t.columns if c.startswith('time.') and c != 'time.train']].sum(axis=1).mean())
     write_json(a.out, {'baseline_eval_seconds': base, 'sizes': SIZES, 'grid': GRID, 'budgets': a.budgets, 'summary': summary, 'success': success, 'rows': rows,
                        'seconds_per_image': {c['id']: res[c['id']]['seconds_per_image'] for _, c in models}})

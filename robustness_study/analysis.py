@@ -12,12 +12,13 @@ from fastcore.meta import delegates
 
 # %% auto #0
 __all__ = ['METRIC_PREFIXES', 'TRAIN_METRICS', 'BOOKKEEPING', 'MEASURED_FAMILIES', 'FAMILY_SCORE', 'UNRELIABLE', 'FAMILIES',
-           'ROBUST_DIRECTION', 'metric_columns', 'robustness_columns', 'kendall_matrix', 'spearman_matrix', 'bh_adjust',
-           'correlations', 'within_groups', 'reversals', 'effective_robustness', 'add_study_columns', 'study_table',
-           'surrogate_similarity', 'granulated_kendall', 'conditional_mi', 'family_of', 'in_verdicts', 'family_targets',
-           'worst_case_ranking', 'ranking_bootstrap', 'composite_cv', 'verdict', 'target_direction', 'claim_table',
-           'duplicate_clusters', 'study_answer', 'partial_kendall_matrix', 'partial_correlations', 'accuracy_strata',
-           'strata_tau', 'beyond_accuracy', 'heatmap', 'scatter']
+           'ROBUST_DIRECTION', 'METRIC_STAGE', 'metric_columns', 'robustness_columns', 'kendall_matrix',
+           'spearman_matrix', 'bh_adjust', 'correlations', 'within_groups', 'reversals', 'effective_robustness',
+           'add_study_columns', 'study_table', 'surrogate_similarity', 'granulated_kendall', 'conditional_mi',
+           'family_of', 'in_verdicts', 'family_targets', 'worst_case_ranking', 'ranking_bootstrap', 'composite_cv',
+           'verdict', 'target_direction', 'claim_table', 'duplicate_clusters', 'study_answer', 'partial_kendall_matrix',
+           'partial_correlations', 'accuracy_strata', 'strata_tau', 'beyond_accuracy', 'metric_seconds', 'heldout_tau',
+           'headline_goal', 'heatmap', 'scatter']
 
 # %% ../nbs/10_analysis.ipynb #4eea6d5f
 METRIC_PREFIXES = ('perf.', 'norm.', 'sharp.', 'acr.')
@@ -203,7 +204,7 @@ def add_study_columns(df: pd.DataFrame, # results table
     return pd.concat([df.drop(columns=[c for c in new if c in df]), pd.DataFrame(new, index=df.index)], axis=1)
 
 # %% ../nbs/10_analysis.ipynb #25962758
-def study_table(preset: str = 'paper', # results preset folder
+def study_table(preset: str = 'paper', # results folder: a preset name, or another run of one (`paper-seed1`)
                 results: str | None = None, # results root (default: `results/` of the project)
                ) -> tuple[pd.DataFrame, dict]: # finished rows with `add_study_columns`, and facts about the run
     "The finished rows of `preset`'s table, and `{'preset', 'models', 'zoo', 'complete', 'in_flight', 'path', 'run'}`."
@@ -221,10 +222,12 @@ def study_table(preset: str = 'paper', # results preset folder
     done = df[stage_cols].notna().all(axis=1) if stage_cols else pd.Series(True, index=df.index)
     in_flight = list(df.loc[~done, 'id'])
     df = add_study_columns(df[done].reset_index(drop=True))
-    n_zoo = len(zoo(preset)) if preset in ('paper', 'quick', 'smoke') else len(df)
     run = path.with_name(LAST_RUN)
+    run = json.loads(run.read_text()) if run.exists() else {}
+    zoo_preset = run.get('preset', preset)   # a folder such as `paper-seed1` is a run of the preset its run record names
+    n_zoo = len(zoo(zoo_preset)) if zoo_preset in ('paper', 'quick', 'smoke') else len(df)
     return df, {'preset': preset, 'models': len(df), 'zoo': n_zoo, 'complete': len(df) >= n_zoo, 'in_flight': in_flight, 'path': str(path),
-                'run': json.loads(run.read_text()) if run.exists() else {}}
+                'run': run}
 
 # %% ../nbs/10_analysis.ipynb #d527b3f0
 def surrogate_similarity(df: pd.DataFrame, # results table with `ood.transfer.sur<k>.accuracy` columns
@@ -678,6 +681,82 @@ def beyond_accuracy(part: pd.DataFrame, # output of `partial_correlations`
                         'worst_controlled': ctl['worst'], 'worst_family': ctl['worst_family']}).loc[ctl.index]
     out['keeps'] = out.worst_controlled >= threshold
     return out.rename_axis('metric')
+
+# %% ../nbs/10_analysis.ipynb #13d9b2c9
+METRIC_STAGE = {'perf.': 'perf', 'norm.': 'norms', 'sharp.': 'sharpness', 'acr.': 'avgcase'}   # metric prefix -> the pipeline stage computing it
+
+def metric_seconds(df: pd.DataFrame, # results table with `time.<stage>` columns
+                   metric: str, # a metric column
+                  ) -> float: # mean seconds per model; 0 for a training statistic; NaN without the stage's timing column
+    "Mean seconds per model of the stage that computes `metric`: an upper bound on the metric's own cost."
+    if metric in TRAIN_METRICS: return 0.0
+    stage = next((s for p, s in METRIC_STAGE.items() if metric.startswith(p)), None)
+    if stage is None: raise ValueError(f'{metric!r} is not a metric column: metrics start with {", ".join(METRIC_STAGE)} or are one of {", ".join(TRAIN_METRICS)}')
+    col = f'time.{stage}'
+    return float(df[col].mean()) if col in df else float('nan')
+
+def heldout_tau(df: pd.DataFrame, # results table
+                metric: str, # metric column
+                target: str, # robustness column
+                group: str = 'cfg.cv_group', # hold out all models sharing a value of this column
+                min_test: int = 3, # a held-out group is scored when it has at least this many models
+               ) -> float: # mean over scored groups; NaN when none is scored
+    "Leave-one-group-out Kendall tau of a single metric: its sign fixed on the other groups, tau inside the held-out group, averaged."
+    if group not in df: raise ValueError(f'no {group!r} column: apply add_study_columns first')
+    d = df.dropna(subset=[metric, target])
+    g, x, y = d[group].astype(str).to_numpy(), d[metric].to_numpy(float), d[target].to_numpy(float)
+    taus = []
+    for v in np.unique(g):
+        te, tr = g == v, g != v
+        if te.sum() < max(min_test, 3) or tr.sum() < 3: continue
+        t = np.sign(_tau(x[tr], y[tr])) * _tau(x[te], y[te])
+        if not np.isnan(t): taus.append(t)
+    return float(np.mean(taus)) if taus else float('nan')
+
+# %% ../nbs/10_analysis.ipynb #5559f6f3
+def headline_goal(df: pd.DataFrame, # results table (with `add_study_columns`)
+                  part: pd.DataFrame | None = None, # `partial_correlations` on the family targets (computed if None)
+                  max_seconds: float = 60.0, # cost limit per model
+                  min_heldout: float = 0.6, # held-out worst-family tau a metric must reach
+                  min_controlled: float = 0.4, # worst-family |tau| it must keep controlled for clean accuracy
+                  score: str = 'rel_robustness', # robustness definition
+                  group: str = 'cfg.cv_group', # held-out unit (`cfg.group` when the table lacks it)
+                  families: dict = FAMILIES, # family -> set names
+                  control: str = 'train.test_acc', # clean accuracy
+                  n_boot: int = 200, # bootstrap resamples when `part` is computed here
+                 ) -> dict: # `met`, `metric` (the best that meets the goal, else the closest), `breaks`, `table`, `sentence`
+    "Is there a metric computable in `max_seconds` per model with held-out worst-family tau >= `min_heldout` and controlled worst-family |tau| >= `min_controlled`?"
+    targets = family_targets(df.columns, score, families)
+    fams = [f for f in families if any(family_of(t, families) == f for t in targets)]
+    if not fams: raise ValueError(f'no OOD family has {score} columns in the table')
+    if group not in df: group = 'cfg.group'
+    d = df.copy()
+    for f in fams: d[f'fam.{f}'] = d[[t for t in targets if family_of(t, families) == f]].mean(axis=1)
+    metrics = metric_columns(df)
+    if part is None: part = partial_correlations(df, metrics=metrics, targets=targets, control=control, n_boot=n_boot)
+    ctl = beyond_accuracy(part, score=score, families=families)
+    rows = []
+    for m in metrics:
+        ho = {f: heldout_tau(d, m, f'fam.{f}', group) for f in fams}
+        wf = min(ho, key=lambda f: -np.inf if np.isnan(ho[f]) else ho[f])
+        rows.append({'metric': m, 'seconds': metric_seconds(df, m), **{f'heldout.{f}': v for f, v in ho.items()},
+                     'heldout_worst': ho[wf], 'heldout_family': wf,
+                     'controlled_worst': ctl.worst_controlled.get(m, np.nan), 'controlled_family': ctl.worst_family.get(m)})
+    t = pd.DataFrame(rows).set_index('metric')
+    t['cheap'] = t.seconds <= max_seconds   # NaN seconds (no timing) is not cheap
+    t['meets'] = t.cheap & (t.heldout_worst >= min_heldout) & (t.controlled_worst >= min_controlled)
+    t['closeness'] = np.fmin(t.heldout_worst / min_heldout, t.controlled_worst / min_controlled)
+    t = t.sort_values(['meets', 'cheap', 'closeness'], ascending=False)
+    best = t.index[0]; r = t.loc[best]; met = bool(r.meets)
+    breaks = ([] if r.cheap else [f'{r.seconds:.0f} s per model'])
+    if not r.heldout_worst >= min_heldout: breaks.append(f'held-out tau {r.heldout_worst:.2f} on {r.heldout_family}')
+    if not r.controlled_worst >= min_controlled: breaks.append(f'controlled |tau| {r.controlled_worst:.2f} on {r.controlled_family}')
+    facts = (f"`{best}` ({r.seconds:.0f} s per model) has held-out worst-family tau {r.heldout_worst:.2f} ({r.heldout_family}) "
+             f"and controlled worst-family |tau| {r.controlled_worst:.2f} ({r.controlled_family})")
+    lim = f"computable in <= {max_seconds:g} s per model with held-out tau >= {min_heldout:g} and controlled |tau| >= {min_controlled:g} on every family ({', '.join(fams)})"
+    sentence = (f"Yes: {facts}; {int(t.meets.sum())} metric(s) meet the goal ({lim})." if met else
+                f"No: no metric is {lim}; the closest, {facts}, is broken by {' and '.join(breaks)}.")
+    return {'met': met, 'metric': best, 'breaks': breaks, 'families': fams, 'table': t, 'sentence': sentence}
 
 # %% ../nbs/10_analysis.ipynb #1825f05b
 def heatmap(corr: pd.DataFrame, # output of `correlations`
