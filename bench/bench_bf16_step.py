@@ -1,13 +1,13 @@
 """Training-step throughput in fp32 and with bf16 autocast on this CPU: what bf16 training costs where it is emulated.
 
-One thread (the paper run's layout), batch 128, channels-last models and inputs, SGD; the two precisions alternate for
-`--rounds` rounds of `--steps` timed steps after a warm-up step, and the best round counts. The table (images per
+One thread (the paper run's layout), batch 128, `training.train_step_seconds` (channels-last, SGD); the two precisions
+alternate for `--rounds` rounds of `--steps` timed steps after a warm-up step, and the best round counts. The table (images per
 second per architecture and precision, and the bf16/fp32 step-time ratio) is written to
 `bench/results/bf16_step-<cpu capability>.json`, so machines with and without native bf16 keep separate files.
 
     .venv/bin/python bench/bench_bf16_step.py [--steps 6] [--rounds 2]
 """
-import argparse, time
+import argparse
 from pathlib import Path
 
 
@@ -18,24 +18,16 @@ def main():
     a = ap.parse_args()
     import torch
     from robustness_study.models import CustomCNN, VGGStyle
-    from robustness_study.training import bf16_native
+    from robustness_study.training import bf16_native, train_step_seconds
     from benchio import write_json
     torch.set_num_threads(1); torch.manual_seed(0)
     cap = torch.backends.cpu.get_cpu_capability()
-    x, y = torch.rand(128, 3, 32, 32).contiguous(memory_format=torch.channels_last), torch.randint(0, 10, (128,))
     rows = []
     for name, make in [('CustomCNN(depth=2, width=16)', lambda: CustomCNN(depth=2, width=16)), ('CustomCNN(depth=3, width=32)', lambda: CustomCNN(depth=3, width=32)),
                        ('VGGStyle', VGGStyle)]:
-        m = make().to(memory_format=torch.channels_last); opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
-        def step(bf16):
-            with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16): loss = torch.nn.functional.cross_entropy(m(x), y)
-            opt.zero_grad(); loss.backward(); opt.step()
-        best = {}
+        m, best = make(), {}
         for _ in range(a.rounds):
-            for p in ('fp32', 'bf16'):
-                step(p == 'bf16'); t = time.perf_counter()
-                for _ in range(a.steps): step(p == 'bf16')
-                best[p] = min(best.get(p, float('inf')), (time.perf_counter() - t) / a.steps)
+            for p in ('fp32', 'bf16'): best[p] = min(best.get(p, float('inf')), train_step_seconds(m, p == 'bf16', bs=128, steps=a.steps))
         rows.append({'model': name, 'fp32_img_s': round(128 / best['fp32'], 1), 'bf16_img_s': round(128 / best['bf16'], 1),
                      'bf16_over_fp32_step_time': round(best['bf16'] / best['fp32'], 2)})
         print(f"{name:30s} fp32 {rows[-1]['fp32_img_s']:8.1f} img/s   bf16 {rows[-1]['bf16_img_s']:8.1f} img/s   bf16 step = {rows[-1]['bf16_over_fp32_step_time']:.2f} x fp32", flush=True)

@@ -405,6 +405,10 @@ def _tau(a: np.ndarray, # values
     if ok.sum() < 3 or np.ptp(a[ok]) == 0 or np.ptp(b[ok]) == 0: return float('nan')
     return float(stats.kendalltau(a[ok], b[ok]).statistic)
 
+def _signed_tau(x: np.ndarray, y: np.ndarray, tr: np.ndarray, te: np.ndarray) -> float:
+    "Tau of `x` with `y` on the held-out models `te`, in the direction (sign) it has on the training models `tr`."
+    return np.sign(_tau(x[tr], y[tr])) * _tau(x[te], y[te])
+
 def _cv_fold(X, y, tr, te, metrics, alpha, base):
     "One held-out group: taus of the ridge composite, the fixed baseline and the best single metric chosen on `tr`."
     from sklearn.linear_model import Ridge
@@ -412,7 +416,7 @@ def _cv_fold(X, y, tr, te, metrics, alpha, base):
     mu, sd = Xf[tr].mean(0), Xf[tr].std(0); sd[sd == 0] = 1
     Z = (Xf - mu) / sd
     row = {'tau_composite': _tau(Ridge(alpha=alpha).fit(Z[tr], y[tr]).predict(Z[te]), y[te]), 'tau_baseline': float('nan')}
-    if base is not None: row['tau_baseline'] = np.sign(_tau(base[tr], y[tr])) * _tau(base[te], y[te])
+    if base is not None: row['tau_baseline'] = _signed_tau(base, y, tr, te)
     taus = {j: _tau(X[tr, j], y[tr]) for j in range(len(metrics)) if np.ptp(Xf[tr, j]) > 0 and np.ptp(Xf[te, j]) > 0}
     taus = {j: t for j, t in taus.items() if not np.isnan(t)}
     j = max(taus, key=lambda k: abs(taus[k])) if taus else None
@@ -530,6 +534,12 @@ def duplicate_clusters(df: pd.DataFrame, # results table
     return list(out.values())
 
 # %% ../nbs/10_analysis.ipynb #b8e2e835
+def _with_family_means(df: pd.DataFrame, fams: list, score: str, families: dict) -> pd.DataFrame:
+    "A copy of `df` with `fam.<family>`: the mean of the family's robustness columns (`family_targets`), per model."
+    d, targets = df.copy(), family_targets(df.columns, score, families)
+    for f in fams: d[f'fam.{f}'] = d[[t for t in targets if family_of(t, families) == f]].mean(axis=1)
+    return d
+
 def study_answer(df: pd.DataFrame, # results table (with `add_study_columns`)
                  corr: pd.DataFrame | None = None, # `correlations` output with rel_robustness targets (computed if None)
                  score: str = 'rel_robustness', # robustness definition
@@ -550,10 +560,8 @@ def study_answer(df: pd.DataFrame, # results table (with `add_study_columns`)
     rb = ranking_bootstrap(df, list(rank.index), sorted(set(corr.target)), n_boot=rank_boot, score=score, families=families) if rank_boot else None
     win = float(rb.loc[best, 'win_freq']) if rb is not None else float('nan')
     if group not in df: group = 'cfg.group'
-    d = df.copy(); cv = {}
+    d, cv = _with_family_means(df, fams, score, families), {}
     for f in fams:
-        cols = [t for t in family_targets(d.columns, score, families) if family_of(t, families) == f]
-        d[f'fam.{f}'] = d[cols].mean(axis=1)
         if group in d and d[group].nunique() >= 2: cv[f] = composite_cv(d, f'fam.{f}', metrics=metric_columns(df), group=group, baseline=baseline)
     holds = bool(top['worst'] >= moderate)
     grade = 'Yes' if top['worst'] >= strong else 'Only moderately' if holds else 'No'
@@ -709,7 +717,7 @@ def heldout_tau(df: pd.DataFrame, # results table
     for v in np.unique(g):
         te, tr = g == v, g != v
         if te.sum() < max(min_test, 3) or tr.sum() < 3: continue
-        t = np.sign(_tau(x[tr], y[tr])) * _tau(x[te], y[te])
+        t = _signed_tau(x, y, tr, te)
         if not np.isnan(t): taus.append(t)
     return float(np.mean(taus)) if taus else float('nan')
 
@@ -730,8 +738,7 @@ def headline_goal(df: pd.DataFrame, # results table (with `add_study_columns`)
     fams = [f for f in families if any(family_of(t, families) == f for t in targets)]
     if not fams: raise ValueError(f'no OOD family has {score} columns in the table')
     if group not in df: group = 'cfg.group'
-    d = df.copy()
-    for f in fams: d[f'fam.{f}'] = d[[t for t in targets if family_of(t, families) == f]].mean(axis=1)
+    d = _with_family_means(df, fams, score, families)
     metrics = metric_columns(df)
     if part is None: part = partial_correlations(df, metrics=metrics, targets=targets, control=control, n_boot=n_boot)
     ctl = beyond_accuracy(part, score=score, families=families)

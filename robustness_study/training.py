@@ -24,8 +24,8 @@ from .robustness import acc_nll
 # %% auto #0
 __all__ = ['N_TEST', 'EVAL_BS', 'OPT_FUNCS', 'TRAIN_COLS', 'set_seed', 'n_test_for', 'train_data', 'CheckpointError',
            'checkpoint_paths', 'save_checkpoint', 'load_checkpoint', 'load_trained', 'is_trained', 'ChannelsLast',
-           'make_learner', 'bf16_native', 'bf16_step_ratio', 'BF16Autocast', 'train_model', 'training_table',
-           'write_csv_atomic', 'train_zoo', 'budget_from_curves', 'arch_key', 'zoo_training_seconds']
+           'make_learner', 'bf16_native', 'train_step_seconds', 'bf16_step_ratio', 'BF16Autocast', 'train_model',
+           'training_table', 'write_csv_atomic', 'train_zoo', 'budget_from_curves', 'arch_key', 'zoo_training_seconds']
 
 # %% ../nbs/03_training.ipynb #eb02c4c9
 def set_seed(seed: int, # seed for python, numpy and torch
@@ -170,21 +170,28 @@ def bf16_native() -> bool:
     c = torch.cpu
     return any(getattr(c, f, lambda: False)() for f in ('_is_avx512_bf16_supported', '_is_amx_tile_supported'))
 
+def train_step_seconds(model: nn.Module, # a model (put in channels-last here)
+                       bf16: bool, # autocast the forward pass and loss to bfloat16, else fp32
+                       bs: int = 64, # batch size
+                       steps: int = 3, # timed steps, after one untimed warm-up step
+                      ) -> float: # mean seconds per step
+    "Seconds per SGD training step of `model` on random CIFAR-sized inputs, with bf16 autocast or in fp32, at the current thread count."
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(bs, 3, 32, 32, generator=g).contiguous(memory_format=torch.channels_last), torch.randint(0, 10, (bs,), generator=g)
+    m = model.to(memory_format=torch.channels_last); opt = torch.optim.SGD(m.parameters(), lr=0.01, momentum=0.9)
+    for i in range(steps + 1):
+        if i == 1: t = time.perf_counter()
+        with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16): loss = nn.functional.cross_entropy(m(x), y)
+        opt.zero_grad(); loss.backward(); opt.step()
+    return (time.perf_counter() - t) / steps
+
 def bf16_step_ratio(steps: int = 3, # timed steps per precision, after one untimed warm-up step
                    ) -> float: # seconds per bf16-autocast step over seconds per fp32 step
     "How many times as long a bf16-autocast training step takes as an fp32 one on this CPU (a CustomCNN(2, 16), batch 64, one thread)."
     threads = torch.get_num_threads(); torch.set_num_threads(1)
     try:
-        g = torch.Generator().manual_seed(0)
-        x, y = torch.rand(64, 3, 32, 32, generator=g), torch.randint(0, 10, (64,), generator=g)
-        m = CustomCNN(depth=2, width=16).to(memory_format=torch.channels_last); opt = torch.optim.SGD(m.parameters(), lr=0.01)
-        def per_step(bf16):
-            for i in range(steps + 1):
-                if i == 1: t = time.perf_counter()
-                with torch.autocast('cpu', dtype=torch.bfloat16, enabled=bf16): loss = nn.functional.cross_entropy(m(x), y)
-                opt.zero_grad(); loss.backward(); opt.step()
-            return (time.perf_counter() - t) / steps
-        return per_step(True) / per_step(False)
+        m = CustomCNN(depth=2, width=16)
+        return train_step_seconds(m, True, steps=steps) / train_step_seconds(m, False, steps=steps)
     finally: torch.set_num_threads(threads)
 
 class BF16Autocast(Callback):
