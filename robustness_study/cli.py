@@ -51,6 +51,7 @@ def _add_common(p, device=False):
     p.add_argument('--preset', default='quick', help='zoo and budget preset: smoke, quick or paper (default: quick)')
     p.add_argument('--models', nargs='+', metavar='ID', help='only these model ids (or unique id prefixes)')
     p.add_argument('--train-seed', type=_seed, default=0, help='training seed of every zoo member (default 0; another value trains a seed replicate of the zoo, with new ids)')
+    p.add_argument('--precision', choices=('fp32', 'bf16'), help="training precision of every zoo member (default: the preset's; paper is bf16, fast only on a CPU with native bf16 or a GPU; another precision gives new ids)")
     p.add_argument('--data-dir', help='data folder (default: $ROBUSTNESS_STUDY_DATA, ./data, ~/.cache/robustness_study/data)')
     p.add_argument('--out', help='results folder (default: results/<preset>)')
     p.add_argument('--threads', type=_threads, help='torch threads, at most the number of cores (default: all cores)')
@@ -76,7 +77,6 @@ def parser() -> argparse.ArgumentParser:
     t = sub.add_parser('train', help='train (or resume training) the zoo of a preset'); _add_common(t, device=True)
     t.add_argument('--force', action='store_true', help='retrain models that already have a checkpoint')
     t.add_argument('--epochs', type=_positive_int, help="override the preset's epochs (gives new model ids)")
-    t.add_argument('--precision', choices=('fp32', 'bf16'), help="override the preset's training precision (gives new model ids)")
     _add_run(sub)
     s = sub.add_parser('status', help='what is done and missing per model'); _add_common(s)
     d = sub.add_parser('docs', help='render the study site into _docs/ (Quarto if installed, else an offline renderer)')
@@ -108,7 +108,9 @@ def select_models(preset: str, # zoo preset
         out.append(hits[0])
     return out
 
-def _train_seed(args) -> dict: return {'seed': args.train_seed} if args.train_seed else {}   # the zoo override of `--train-seed`
+def _train_over(args) -> dict:
+    "The zoo overrides of `--train-seed` and `--precision`."
+    return {**({'seed': args.train_seed} if args.train_seed else {}), **({'precision': args.precision} if args.precision else {})}
 
 def _out(args, must_exist=False):
     out = Path(args.out) if args.out else Path('results')/args.preset
@@ -123,7 +125,7 @@ def cmd_train(args):
     from robustness_study.data import data_root, load_cifar10
     from robustness_study.runenv import tune_malloc
     from robustness_study.pipeline import resolve_device
-    cfgs = select_models(args.preset, args.models, {**{k: v for k in ('epochs', 'precision') if (v := getattr(args, k))}, **_train_seed(args)})
+    cfgs = select_models(args.preset, args.models, {**({'epochs': args.epochs} if args.epochs else {}), **_train_over(args)})
     root, out, device = data_root(args.data_dir), _out(args), resolve_device(args.device)
     for split in ('train', 'test'): load_cifar10(split, root)  # a bad data folder fails here, before any work, even if every model is trained
     if args.force:
@@ -138,9 +140,10 @@ def cmd_run(args):
     "Run the study pipeline (`robustness_study.pipeline.run_study`)."
     from robustness_study.pipeline import run_study
     over = {k: getattr(args, k) for k in ('attacks', 'corruptions', 'eps', 'sigmas') if getattr(args, k, None) is not None}
-    ids = [c['id'] for c in select_models(args.preset, args.models, _train_seed(args))] if args.models else None
+    ids = [c['id'] for c in select_models(args.preset, args.models, _train_over(args))] if args.models else None
     run_study(args.preset, out=_out(args), models=ids, stages=args.stages, seed=args.seed, root=args.data_dir,
-              progress=not args.quiet, backend=args.backend, jobs=args.jobs, device=args.device, train_seed=args.train_seed, **over)
+              progress=not args.quiet, backend=args.backend, jobs=args.jobs, device=args.device, train_seed=args.train_seed,
+              precision=args.precision, **over)
     return 0
 
 # %% ../nbs/12_cli.ipynb #3522128c
@@ -148,8 +151,8 @@ def cmd_status(args):
     "Print, per model, whether it is trained (or its checkpoint damaged: `run` retrains it when it needs the model) and which stages are done."
     from robustness_study.training import is_trained, checkpoint_paths
     from robustness_study.pipeline import status
-    cfgs = select_models(args.preset, args.models, _train_seed(args))
-    rows = {r['id']: r for r in status(args.preset, _out(args), train_seed=args.train_seed)}
+    cfgs = select_models(args.preset, args.models, _train_over(args))
+    rows = {r['id']: r for r in status(args.preset, _out(args), train_seed=args.train_seed, precision=args.precision)}
     n_done = 0
     for c in cfgs:
         r = rows[c['id']]

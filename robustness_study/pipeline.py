@@ -100,6 +100,7 @@ def prepare_run(preset: str, # zoo and evaluation preset
                 stages=None, # only these stages
                 seed: int = 0, root=None, progress: bool = False, device: str = 'cpu', backend: str = 'local', jobs: int = 1, log=None,
                 train_seed: int = 0, # training seed of every zoo member (`RunContext`)
+                precision: str | None = None, # training precision of every zoo member (`RunContext`; None: the preset's)
                 **overrides, # evaluation settings replacing the preset's
                ) -> tuple[RunContext, list[dict], tuple]:
     "Check every input of a run and load its data, touching no file: `(run, cfgs, stages)`."
@@ -111,7 +112,7 @@ def prepare_run(preset: str, # zoo and evaluation preset
     if unknown: raise ValueError(f'unknown setting(s) {unknown}')
     stages = select_stages(stages)
     if not (isinstance(train_seed, int) and train_seed >= 0): raise ValueError(f'train_seed must be a non-negative integer, got {train_seed!r}')
-    run = RunContext(preset, seed, data_root(root), progress, resolve_device(device), log, train_seed, **overrides)
+    run = RunContext(preset, seed, data_root(root), progress, resolve_device(device), log, train_seed, precision, **overrides)
     validate_settings(run.settings)
     cfgs = run.zoo
     if models:
@@ -132,7 +133,7 @@ def _summary(run, df, stages, rlog, t0) -> dict:
     timing = {c[len(TIMING_PREFIX):]: round(float(df[c].sum()), 1) for c in df.columns if c.startswith(TIMING_PREFIX)} if len(df) else {}
     in_rows = {u for v in (df['run.unavailable'].dropna() if len(df) else []) for u in str(v).split(';') if u}
     unav = {**{u: 'recorded in the rows by an earlier invocation' for u in sorted(in_rows)}, **run.unavailable}   # name -> reason
-    return {'preset': run.preset, 'seed': run.seed, 'device': run.device, 'models': len(df), 'stages': list(stages), 'unavailable': unav,
+    return {'preset': run.preset, 'seed': run.seed, 'train_overrides': run.train_overrides, 'device': run.device, 'models': len(df), 'stages': list(stages), 'unavailable': unav,
             'stage_seconds_total': timing, 'wall_seconds_this_run': round(time.time() - t0, 1), 'wall_seconds_all_runs': rlog.total,
             'runs': len(rlog.runs), 'busy_seconds_this_run': rlog.entry['busy_seconds'], 'utilization_this_run': rlog.utilization,
             'code_version': code_version()}
@@ -151,12 +152,13 @@ def run_study(preset: str = 'quick', # zoo and evaluation preset
               device: str = 'cpu', # 'cpu', 'cuda' or 'auto'
               log=None, # line logger (default: print, flushed)
               train_seed: int = 0, # training seed of every zoo member (another value: a seed replicate of the zoo, with new ids)
+              precision: str | None = None, # training precision of every zoo member: 'fp32' or 'bf16' (None: the preset's; another gives new ids)
               **overrides, # evaluation settings overriding the preset's
              ):
     "Run the study for a preset; returns the results table."
     t0 = time.time(); tune_malloc()
     log = log or (lambda s: print(s, flush=True))
-    run, cfgs, stages = prepare_run(preset, models, stages, seed, root, progress, device, backend, jobs, log, train_seed, **overrides)
+    run, cfgs, stages = prepare_run(preset, models, stages, seed, root, progress, device, backend, jobs, log, train_seed, precision, **overrides)
     out = Path(out) if out else Path('results')/preset
     with out_lock(out):
         threads = torch.get_num_threads() if backend == 'local' else max(1, (os.cpu_count() or 1) // jobs)
@@ -201,7 +203,7 @@ def schedule(cfgs: list[dict]) -> list[dict]:
 
 # %% ../nbs/11_pipeline.ipynb #66e6dfcc
 def needs_surrogate(run: RunContext, stages) -> bool:
-    "True when the run's attack stage includes the transfer attack, whose adversarial images come from `surrogates(run.preset)`."
+    "True when the run's attack stage includes the transfer attack, whose adversarial images come from `surrogates(run.preset, **run.train_overrides)`."
     from robustness_study.attacks import ATTACKS
     return 'attacks' in stages and 'transfer' in (run.settings['attacks'] or ATTACKS)
 
@@ -212,13 +214,13 @@ def missing_surrogates(run: RunContext, # the run
                       ) -> list[dict]: # surrogate configs to train before any model's attack stage runs
     "The transfer surrogates without a checkpoint, when some model still to run needs them."
     if not todo or not needs_surrogate(run, stages): return []
-    return [s for s in surrogates(run.preset) if not is_trained(s, ckpt_dir)]
+    return [s for s in surrogates(run.preset, **run.train_overrides) if not is_trained(s, ckpt_dir)]
 
 # %% ../nbs/11_pipeline.ipynb #e57a9f81
-def _ray_task(preset, seed, root, device, settings, cfg, out, stages, ckpt_dir, rec, threads):
+def _ray_task(spec, cfg, out, stages, ckpt_dir, rec, threads):
     import tempfile
     torch.set_num_threads(threads); tune_malloc(); lines = []
-    run = RunContext(preset, seed, root, False, device, lines.append, **{k: v for k, v in settings.items() if EVAL_BUDGETS[preset].get(k) != v})
+    run = RunContext(**spec, log=lines.append)   # the driver's run, rebuilt in this process (`RunContext.spec`)
     with tempfile.TemporaryDirectory() as tmp:  # the task works on a private copy; the driver writes the real file
         if rec: write_model_file(tmp, rec)
         t = time.time(); rec = run_model(run, cfg, tmp, stages, ckpt_dir)
@@ -253,7 +255,7 @@ def run_ray(run: RunContext, # the run's shared inputs
     while (todo and not stopping()) or pending:
         while todo and len(pending) < jobs and not stopping() and None not in pending.values():   # zoo tasks wait for the surrogates
             cfg = todo.pop(0)
-            pending[task.remote(run.preset, run.seed, str(run.root), run.device, run.settings, cfg, str(out), stages, ckpt_dir, read_model_file(out, cfg['id']), threads)] = cfg
+            pending[task.remote(run.spec(), cfg, str(out), stages, ckpt_dir, read_model_file(out, cfg['id']), threads)] = cfg
             log(f'model {cfg["id"]} started (ray)')
         done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)   # wakes up every second, so an interrupt is handled
         if on_tick and time.time() - last > 30: on_tick(); last = time.time()   # the run history's clock, should the run be killed
@@ -272,10 +274,11 @@ def status(preset: str = 'quick', # zoo and evaluation preset
            out=None, # results folder (default results/<preset>)
            stages=None, # stages to report (None: all)
            train_seed: int = 0, # training seed of the zoo (`RunContext`)
+           precision: str | None = None, # training precision of the zoo (`RunContext`; None: the preset's)
           ) -> list[dict]:
     "Per model: which requested stages are done, stale (code or settings changed) or missing."
     out = Path(out) if out else Path('results')/preset
-    run = RunContext(preset, train_seed=train_seed); stages = select_stages(stages); res = []
+    run = RunContext(preset, train_seed=train_seed, precision=precision); stages = select_stages(stages); res = []
     for c in run.zoo:
         have = (read_model_file(out, c['id']) or {'stages': {}})['stages']
         res.append({'id': c['id'], **{s: 'missing' if s not in have else 'done' if have[s].get('key') == stage_key(s, run) else 'stale' for s in stages}})

@@ -55,13 +55,20 @@ class RunContext:
                  device: str = 'cpu', # where models run ('cpu' or 'cuda')
                  log=None, # line logger for notices (e.g. a damaged checkpoint being retrained)
                  train_seed: int = 0, # training seed of every zoo member (another value: a seed replicate, with new ids)
+                 precision: str | None = None, # training precision of every zoo member and surrogate (None: the preset's; another gives new ids)
                  **overrides, # evaluation settings replacing the preset's
                 ):
         if preset not in EVAL_BUDGETS: raise ValueError(f'unknown preset {preset!r}; choose from {list(EVAL_BUDGETS)}')
         self.preset, self.seed, self.root, self.progress, self.device = preset, seed, root, progress, device
         self.log, self.settings = log or (lambda s: None), {**EVAL_BUDGETS[preset], **overrides}
-        self.train_seed, self.zoo = train_seed, zoo(preset, **({'seed': train_seed} if train_seed else {}))
+        self.train_seed, self.precision = train_seed, precision
+        self.train_overrides = {**({'seed': train_seed} if train_seed else {}), **({'precision': precision} if precision else {})}   # `zoo` overrides
+        self.zoo = zoo(preset, **self.train_overrides)
         self.cache, self.unavailable = {}, {}
+    def spec(self) -> dict:
+        "Keyword arguments that rebuild this run in another process (a Ray task): preset, seeds, data, device, precision and settings, without cache or logger."
+        return dict(preset=self.preset, seed=self.seed, root=None if self.root is None else str(self.root), device=self.device, train_seed=self.train_seed,
+                    precision=self.precision, **{k: v for k, v in self.settings.items() if EVAL_BUDGETS[self.preset].get(k) != v})
     def get(self, key, fn):
         "Memoise `fn()` under `key` for the rest of the run."
         if key not in self.cache: self.cache[key] = fn()
@@ -254,12 +261,12 @@ def attack_params(run: RunContext, name: str) -> dict:
 def transfer_sets(run: RunContext, # the run
                   ckpt_dir=None, # checkpoint folder (a missing surrogate is trained into it)
                  ) -> list[torch.Tensor]: # one adversarial set per surrogate, on the first `n_attack` evaluation images
-    "PGD examples crafted on each of `surrogates(run.preset)`: the transfer attack's images, shared by every model of the run."
+    "PGD examples crafted on each of `surrogates(run.preset, **run.train_overrides)`: the transfer attack's images, shared by every model of the run."
     from robustness_study.attacks import cached_attack
     def f():
         x, y = run.eval_tensors(run.settings['n_attack'])
         return [cached_attack(ModelContext(run, s, ckpt_dir).model, x, y, 'pgd', model_id=s['id'], seed=run.seed, **attack_params(run, 'transfer'))
-                for s in surrogates(run.preset)]
+                for s in surrogates(run.preset, **run.train_overrides)]
     return run.get('transfer_x', f)
 
 def stage_attacks(mc: ModelContext) -> dict:
