@@ -16,7 +16,8 @@ from .runenv import out_lock, StopRequest, sigint_ignored, tune_malloc, host_spe
 
 # %% auto #0
 __all__ = ['stage_key', 'run_model', 'select_stages', 'resolve_device', 'validate_settings', 'prepare_run', 'run_study',
-           'is_finished', 'forward_macs', 'schedule', 'needs_surrogate', 'missing_surrogates', 'run_ray', 'status']
+           'is_finished', 'forward_macs', 'schedule', 'needs_surrogate', 'missing_surrogates', 'run_ray',
+           'stage_states', 'stale_note', 'status']
 
 # %% ../nbs/11_pipeline.ipynb #8e3d2458
 def stage_key(name: str, # a stage of `STAGES`
@@ -161,6 +162,7 @@ def run_study(preset: str = 'quick', # zoo and evaluation preset
     run, cfgs, stages = prepare_run(preset, models, stages, seed, root, progress, device, backend, jobs, log, train_seed, precision, **overrides)
     out = Path(out) if out else Path('results')/preset
     with out_lock(out):
+        if note := stale_note(stage_states(run, cfgs, out, stages)): log(note)   # before hours of finished work are redone
         threads = torch.get_num_threads() if backend == 'local' else max(1, (os.cpu_count() or 1) // jobs)
         rlog = RunLog(out, t0=t0, backend=backend, jobs=jobs, threads_per_model=threads, models=len(cfgs), device=run.device,
                       code_version=code_version(), cpu_kernels=cpu_kernels(), **({'host_ms_per_step': host_speed()} if preset != 'smoke' else {}))
@@ -270,6 +272,27 @@ def run_ray(run: RunContext, # the run's shared inputs
     if todo and stop is not None: stop.check()   # stopped early: the caller records the interruption
 
 # %% ../nbs/11_pipeline.ipynb #41699204
+def stage_states(run: RunContext, # the run (its stage keys)
+                 cfgs: list[dict], # models to report
+                 out, # results folder
+                 stages, # stages to report
+                ) -> list[dict]:
+    "Per model of `cfgs`: each of `stages` 'done', 'stale' (run by other code or settings: `stage_key` differs) or 'missing' in `out`."
+    res = []
+    for c in cfgs:
+        have = (read_model_file(out, c['id']) or {'stages': {}})['stages']
+        res.append({'id': c['id'], **{s: 'missing' if s not in have else 'done' if have[s].get('key') == stage_key(s, run) else 'stale' for s in stages}})
+    return res
+
+def stale_note(states: list[dict], # `stage_states` rows
+              ) -> str | None: # one line, or None when nothing is stale
+    "The line a run logs before it recomputes stages that other code or settings produced."
+    stale = [r for r in states if 'stale' in r.values()]
+    if not stale: return None
+    names = sorted({k for r in stale for k, v in r.items() if v == 'stale'})
+    return (f"{len(stale)} of {len(states)} models have stages that other code or settings produced ({', '.join(names)}): "
+            "they are recomputed (`robustness-study status` lists them)")
+
 def status(preset: str = 'quick', # zoo and evaluation preset
            out=None, # results folder (default results/<preset>)
            stages=None, # stages to report (None: all)
@@ -278,8 +301,5 @@ def status(preset: str = 'quick', # zoo and evaluation preset
           ) -> list[dict]:
     "Per model: which requested stages are done, stale (code or settings changed) or missing."
     out = Path(out) if out else Path('results')/preset
-    run = RunContext(preset, train_seed=train_seed, precision=precision); stages = select_stages(stages); res = []
-    for c in run.zoo:
-        have = (read_model_file(out, c['id']) or {'stages': {}})['stages']
-        res.append({'id': c['id'], **{s: 'missing' if s not in have else 'done' if have[s].get('key') == stage_key(s, run) else 'stale' for s in stages}})
-    return res
+    run = RunContext(preset, train_seed=train_seed, precision=precision)
+    return stage_states(run, run.zoo, out, select_stages(stages))
