@@ -221,9 +221,11 @@ def test_study_page_opens_with_key_findings(measured, browser, served, out_dir):
     pg, _, _ = open_page(browser, served.url + '20_study.html', 1280)
     box = pg.locator('.key-findings').first
     text = box.inner_text()
+    runs = box.locator('thead th').all_inner_texts()[2:]   # one verdict column per run of the grid: this one, then the others
     box.screenshot(path=str(out_dir/'study-key-findings.png'))
     pg.close()
-    assert 'Key findings' in text and '95% CI' in text and 'Replicate run' in text, text[:500]
+    assert 'Key findings' in text and '95% CI' in text and 'headline goal' in text, text[:500]
+    assert runs[0] == 'this run' and len(runs) >= 2 and all(k in text.split('finding of the original study')[0] for k in runs[1:]), runs
     assert re.search(r'\(1a\).*\(1b\).*\(2\).*\(3\).*\(4\)', text, re.S) and re.search(r'CONFIRMED|PARTLY|REVERSED|REFUTED', text)
 
 
