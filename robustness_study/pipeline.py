@@ -16,7 +16,7 @@ from .runenv import out_lock, StopRequest, sigint_ignored, tune_malloc, host_spe
 
 # %% auto #0
 __all__ = ['stage_key', 'run_model', 'select_stages', 'resolve_device', 'validate_settings', 'prepare_run', 'run_study',
-           'is_finished', 'forward_macs', 'schedule', 'needs_surrogate', 'missing_surrogates', 'run_ray',
+           'is_finished', 'forward_macs', 'schedule', 'needs_surrogate', 'missing_surrogates', 'next_start', 'run_ray',
            'stage_states', 'stale_note', 'status']
 
 # %% ../nbs/11_pipeline.ipynb #8e3d2458
@@ -230,14 +230,30 @@ def _ray_task(spec, cfg, out, stages, ckpt_dir, rec, threads):
 
 def _ray_train(root, cfg, ckpt_dir, threads, device):
     torch.set_num_threads(threads); tune_malloc()   # the threads a task has: the checkpoint is the one a task would train
-    train_model(cfg, root=root, ckpt_dir=ckpt_dir, progress=False, device=device)
+    t = time.time(); train_model(cfg, root=root, ckpt_dir=ckpt_dir, progress=False, device=device)
+    return time.time() - t
+
+# %% ../nbs/11_pipeline.ipynb #b2f4d6e8
+def next_start(todo: list[dict], # models still to start, in `schedule` order
+               kinds: list[str], # the kinds of the tasks in flight: 'surrogate', 'pretrain' or 'model'
+               jobs: int, # tasks at once
+               trained, # `trained(cfg)`: True when the config's checkpoint exists
+              ) -> tuple[str, dict] | None:
+    """What a free slot starts next: ('model', cfg) runs every stage of the next model; while a transfer surrogate is still
+    training, a model's attack stage cannot run yet, so the slot trains the next untrained model's checkpoint instead
+    (('pretrain', cfg)), which that model's task loads later. None: no free slot, or nothing it could start yet."""
+    if not todo or len(kinds) >= jobs: return None
+    if 'surrogate' not in kinds: return 'model', todo[0]
+    cfg = next((c for c in todo if not trained(c)), None)
+    return ('pretrain', cfg) if cfg else None
+
 
 # %% ../nbs/11_pipeline.ipynb #318074cd
 def run_ray(run: RunContext, # the run's shared inputs
             cfgs, # zoo members to run (finished ones are skipped)
             out, # results folder; the driver alone writes it
             stages, jobs, ckpt_dir, log, # stages to run, tasks at once, checkpoint folder, line logger
-            on_done=None, # called with `busy=` seconds after each finished model
+            on_done=None, # called with `busy=` seconds after each finished task (`model_done=False` for training-only tasks)
             on_tick=None, # called every 30 s while tasks run
             stop: StopRequest | None = None, # once requested, no new task starts; raises KeyboardInterrupt when those in flight are done
            ):
@@ -246,24 +262,31 @@ def run_ray(run: RunContext, # the run's shared inputs
     if not ray.is_initialized():
         with sigint_ignored(): ray.init(address=os.environ.get('RAY_ADDRESS') or None, num_cpus=None if os.environ.get('RAY_ADDRESS') else max(jobs, os.cpu_count() or 1),
                  include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
-    threads, task, pending = max(1, (os.cpu_count() or 1) // jobs), ray.remote(num_cpus=1)(_ray_task), {}
+    threads, task, train, pending = max(1, (os.cpu_count() or 1) // jobs), ray.remote(num_cpus=1)(_ray_task), ray.remote(num_cpus=1)(_ray_train), {}
     todo = schedule([c for c in cfgs if not is_finished(run, read_model_file(out, c['id']), stages)])   # finished models are not resubmitted
     n_done = len(cfgs) - len(todo)
     if n_done: log(f'{n_done} of {len(cfgs)} models already finished')
     for s in missing_surrogates(run, todo, stages, ckpt_dir):   # every task has its own RunContext: only the driver may train them
-        pending[ray.remote(num_cpus=1)(_ray_train).remote(str(run.root), s, ckpt_dir, threads, run.device)] = None
+        pending[train.remote(str(run.root), s, ckpt_dir, threads, run.device)] = 'surrogate', s
         log(f'training the transfer surrogate {model_name(s)} ({s["id"]}) first (its checkpoint is missing)')
     stopping, last = (lambda: stop is not None and stop.requested), time.time()
     while (todo and not stopping()) or pending:
-        while todo and len(pending) < jobs and not stopping() and None not in pending.values():   # zoo tasks wait for the surrogates
-            cfg = todo.pop(0)
-            pending[task.remote(run.spec(), cfg, str(out), stages, ckpt_dir, read_model_file(out, cfg['id']), threads)] = cfg
+        while not stopping() and (nxt := next_start(todo, [k for k, _ in pending.values()], jobs, lambda c: is_trained(c, ckpt_dir))):
+            kind, cfg = nxt; todo.remove(cfg)
+            if kind == 'pretrain':   # a surrogate still trains: this slot trains the model's checkpoint, its full task comes later
+                pending[train.remote(str(run.root), cfg, ckpt_dir, threads, run.device)] = kind, cfg
+                log(f'model {cfg["id"]} training while the surrogates finish (ray)'); continue
+            pending[task.remote(run.spec(), cfg, str(out), stages, ckpt_dir, read_model_file(out, cfg['id']), threads)] = kind, cfg
             log(f'model {cfg["id"]} started (ray)')
         done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)   # wakes up every second, so an interrupt is handled
         if on_tick and time.time() - last > 30: on_tick(); last = time.time()   # the run history's clock, should the run be killed
         for ref in done:
-            cfg = pending.pop(ref)
-            if cfg is None: ray.get(ref); continue    # the surrogate's training task
+            kind, cfg = pending.pop(ref)
+            if kind != 'model':   # a training-only task: a surrogate, or a model whose stages run next
+                secs = ray.get(ref)
+                if on_done: on_done(model_done=False, busy=secs)
+                if kind == 'pretrain': todo.insert(0, cfg)
+                continue
             rec, busy, notes = ray.get(ref)
             for s in notes: log(s)
             write_model_file(out, rec); write_table(out, run.zoo)

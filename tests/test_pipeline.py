@@ -3,7 +3,7 @@
 All runs share one checkpoint cache (the session cache), so models are trained once; each run writes to its
 own output folder. Full smoke runs are the expensive part of the suite, so tests share them through fixtures.
 """
-import io, json, os, random, signal, subprocess, sys, time
+import io, json, os, random, re, signal, subprocess, sys, time
 from pathlib import Path
 import pandas as pd
 import pytest
@@ -134,6 +134,28 @@ def test_ray_backend_matches_local(reference, env, tmp_path):
     assert run['models_done'] == 2 and run['jobs'] == 2
     assert 0 < run['busy_seconds'] <= 2 * run['wall_seconds'] + 1
     assert 'workers busy' in r.stdout
+
+
+def test_ray_trains_models_while_surrogates_train(env, tmp_path):
+    """On a cache without the transfer surrogates, a slot they leave free trains the next model's checkpoint, and that model's
+    full task loads it instead of training again (its train stage takes less time than its recorded training); the run
+    counts the training-only tasks' busy time."""
+    pytest.importorskip('ray')
+    cache = tmp_path/'cache'; cache.mkdir()
+    decoded = Path(env['ROBUSTNESS_STUDY_CACHE'])/'cifar10'
+    if decoded.is_dir(): (cache/'cifar10').symlink_to(decoded)   # the decoded images only: no checkpoint
+    e = dict(env, ROBUSTNESS_STUDY_CACHE=str(cache), RAY_ADDRESS='', RAY_DISABLE_USAGE_STATS='1')
+    out = tmp_path/'out'
+    r = cli('run', '--preset', 'smoke', '--out', out, '--backend', 'ray', '--jobs', '4', '--quiet', env=e)   # 3 surrogates, 4 slots
+    assert r.returncode == 0, r.stderr[-3000:]
+    pre = re.findall(r'model (\w+) training while the surrogates finish', r.stdout)
+    assert pre, r.stdout
+    for i in pre:
+        assert f'model {i} started (ray)' in r.stdout
+        train = json.loads((out/'models'/f'{i}.json').read_text())['stages']['train']
+        assert train['seconds'] < train['values']['diag.train_seconds'], train   # loaded, not trained again
+    run = json.loads((out/'run_history.json').read_text())[-1]
+    assert run['models_done'] == 2 and 0 < run['busy_seconds'] <= 4 * run['wall_seconds'] + 1
 
 
 def wait_for_line(p, text, timeout=600):
