@@ -40,15 +40,23 @@ def best_estimator(bench: dict) -> str:
     cands = [k for k in ESTIMATORS if k in timed and all(k in bench['accuracy'][s]['mae'] for s in bench['accuracy'])]
     return min(cands, key=lambda k: np.mean([bench['accuracy'][s]['mae'][k] for s in bench['accuracy']]))
 
-def pick_model(results_csv: Path) -> tuple[str, float]:
-    "Id and test accuracy of the most accurate trained paper-zoo CNN(3, 32) in the results table whose checkpoint loads."
+def row_config(row) -> dict:
+    "The zoo config of a results-table row: the paper zoo trained with that row's overrides (precision, training seed), which give other ids."
+    from robustness_study.models import zoo
+    over = {k: (int(row[f'cfg.{k}']) if k == 'seed' else row[f'cfg.{k}']) for k in ('precision', 'seed') if pd.notna(row.get(f'cfg.{k}'))}
+    hits = [c for c in zoo('paper', **over) if c['id'] == row['id']]
+    if not hits: raise ValueError(f"model {row['id']} is not in the paper zoo with {over}")
+    return hits[0]
+
+def pick_model(results_csv: Path) -> tuple[dict, float]:
+    "Config and test accuracy of the most accurate trained paper-zoo CNN(3, 32) in the results table whose checkpoint loads."
     from robustness_study.training import load_trained, CheckpointError
     if not results_csv.exists(): raise SystemExit(f'{results_csv} does not exist: run the paper preset first, or pass --model ID')
     t = pd.read_csv(results_csv, dtype={'id': str})
     t = t[(t['cfg.arch'] == 'cnn') & (t['cfg.depth'] == 3) & (t['cfg.width'] == 32)].sort_values('train.test_acc', ascending=False)
-    for mid, acc in zip(t.id, t['train.test_acc']):
-        try: load_trained(mid); return mid, float(acc)
-        except (CheckpointError, ValueError) as e: print(f'skipping {mid}: {e}', file=sys.stderr)
+    for _, row in t.iterrows():
+        try: cfg = row_config(row); load_trained(cfg); return cfg, float(row['train.test_acc'])
+        except (CheckpointError, ValueError) as e: print(f"skipping {row['id']}: {e}", file=sys.stderr)
     raise SystemExit(f'no trained CNN(depth=3, width=32) with a usable checkpoint in {results_csv}; pass --model ID')
 
 def main(argv=None):
@@ -75,9 +83,10 @@ def main(argv=None):
     bench = json.loads(Path(a.bench).read_text())
     est = a.estimator or best_estimator(bench)
     method, kw = ESTIMATORS[est]
-    if a.model: mid, acc, src = find_config(a.model)['id'], None, 'checkpoint metadata'
-    else: (mid, acc), src = pick_model(Path(a.results)), 'results/paper/results.csv'
-    model, meta = load_trained(mid)
+    if a.model: mcfg, acc, src = find_config(a.model), None, 'checkpoint metadata'
+    else: (mcfg, acc), src = pick_model(Path(a.results)), str(Path(a.results).resolve().relative_to(ROOT)) if Path(a.results).resolve().is_relative_to(ROOT) else a.results
+    mid = mcfg['id']
+    model, meta = load_trained(mcfg)
     cfg = meta['config']
     if acc is None: acc = meta.get('test_acc')
     src += f" ({meta.get('n_test', 10000):,} test images)"
