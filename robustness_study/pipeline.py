@@ -15,9 +15,9 @@ from .results import STAGE_ORDER, TIMING_PREFIX, LAST_RUN, RunLog, read_model_fi
 from .runenv import out_lock, StopRequest, sigint_ignored, tune_malloc, host_speed, cpu_kernels
 
 # %% auto #0
-__all__ = ['stage_key', 'run_model', 'select_stages', 'resolve_device', 'validate_settings', 'prepare_run', 'run_study',
-           'is_finished', 'forward_macs', 'schedule', 'needs_surrogate', 'missing_surrogates', 'next_start', 'run_ray',
-           'stage_states', 'stale_note', 'status']
+__all__ = ['stage_key', 'stage_state', 'run_model', 'select_stages', 'resolve_device', 'validate_settings', 'prepare_run',
+           'run_study', 'is_finished', 'forward_macs', 'schedule', 'needs_surrogate', 'missing_surrogates',
+           'next_start', 'run_ray', 'stage_states', 'stale_note', 'status']
 
 # %% ../nbs/11_pipeline.ipynb #8e3d2458
 def stage_key(name: str, # a stage of `STAGES`
@@ -32,6 +32,17 @@ def stage_key(name: str, # a stage of `STAGES`
     return hashlib.sha256(json.dumps(parts, sort_keys=True, default=str).encode()).hexdigest()[:12]
 
 # %% ../nbs/11_pipeline.ipynb #b3e7af3e
+def stage_state(run: RunContext, # the run (its stage keys)
+                st: dict | None, # the stage's entry in a model record (`rec['stages'][name]`), None if it never ran
+                name: str, # the stage
+                have=frozenset(), # names in the model's prediction file (`read_prediction_file`)
+               ) -> str: # 'done', 'stale', 'missing' or 'no-preds'
+    """Whether a stage of a model is done: it ran under its current key (`stage_key`; else 'stale': other code or settings
+    produced it) and the predicted labels it recorded are on disk (else 'no-preds': the stage runs again to write them)."""
+    if not st: return 'missing'
+    if st.get('key') != stage_key(name, run): return 'stale'
+    return 'done' if set(st.get('preds', ())) <= set(have) else 'no-preds'
+
 def run_model(run: RunContext, # the run's shared inputs
               cfg: dict, # the model's config
               out, # results folder (the model file is rewritten after each stage)
@@ -47,7 +58,7 @@ def run_model(run: RunContext, # the run's shared inputs
     for name in stages:
         if stop: stop.check()
         key, old = stage_key(name, run), rec['stages'].get(name, {})
-        if old.get('key') == key and set(old.get('preds', ())) <= have: continue   # done, and its predicted labels are on disk
+        if stage_state(run, old, name, have) == 'done': continue
         before = set(run.unavailable)
         t = time.time(); vals = STAGES[name][0](mc); dt = time.time() - t
         unav = sorted(set(run.unavailable) - before) or [u for u in run.unavailable if u.startswith(name)]
@@ -184,9 +195,13 @@ def run_study(preset: str = 'quick', # zoo and evaluation preset
     return df
 
 # %% ../nbs/11_pipeline.ipynb #7ca63e31
-def is_finished(run: RunContext, rec: dict | None, stages) -> bool:
-    "True when a model's record has every stage of `stages` under its current key: nothing left to do."
-    return bool(rec) and all(rec['stages'].get(s, {}).get('key') == stage_key(s, run) for s in stages)
+def is_finished(run: RunContext, # the run (its stage keys)
+                rec: dict | None, # the model's record (`read_model_file`)
+                stages, # the stages asked for
+                have=frozenset(), # names in the model's prediction file (`read_prediction_file`)
+               ) -> bool:
+    "True when every stage of `stages` is done (`stage_state`): nothing left to do."
+    return bool(rec) and all(stage_state(run, rec['stages'].get(s), s, have) == 'done' for s in stages)
 
 def forward_macs(cfg: dict) -> int:
     "Multiply-accumulates of one forward pass of a config's network on one 32x32 image (convolutions and linear layers)."
@@ -219,14 +234,15 @@ def missing_surrogates(run: RunContext, # the run
     return [s for s in surrogates(run.preset, **run.train_overrides) if not is_trained(s, ckpt_dir)]
 
 # %% ../nbs/11_pipeline.ipynb #e57a9f81
-def _ray_task(spec, cfg, out, stages, ckpt_dir, rec, threads):
+def _ray_task(spec, cfg, out, stages, ckpt_dir, rec, threads, preds=None):
     import tempfile
     torch.set_num_threads(threads); tune_malloc(); lines = []
     run = RunContext(**spec, log=lines.append)   # the driver's run, rebuilt in this process (`RunContext.spec`)
-    with tempfile.TemporaryDirectory() as tmp:  # the task works on a private copy; the driver writes the real file
+    with tempfile.TemporaryDirectory() as tmp:  # the task works on a private copy of the model's two files; the driver writes the real ones
         if rec: write_model_file(tmp, rec)
+        if preds: write_predictions(tmp, cfg['id'], preds)
         t = time.time(); rec = run_model(run, cfg, tmp, stages, ckpt_dir)
-        return rec, time.time() - t, [l for l in lines if not l.startswith('  ')]   # notices only, not per-stage lines
+        return rec, read_prediction_file(tmp, cfg['id']) or {}, time.time() - t, [l for l in lines if not l.startswith('  ')]   # notices only, not per-stage lines
 
 def _ray_train(root, cfg, ckpt_dir, threads, device):
     torch.set_num_threads(threads); tune_malloc()   # the threads a task has: the checkpoint is the one a task would train
@@ -263,20 +279,24 @@ def run_ray(run: RunContext, # the run's shared inputs
         with sigint_ignored(): ray.init(address=os.environ.get('RAY_ADDRESS') or None, num_cpus=None if os.environ.get('RAY_ADDRESS') else max(jobs, os.cpu_count() or 1),
                  include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     threads, task, train, pending = max(1, (os.cpu_count() or 1) // jobs), ray.remote(num_cpus=1)(_ray_task), ray.remote(num_cpus=1)(_ray_train), {}
-    todo = schedule([c for c in cfgs if not is_finished(run, read_model_file(out, c['id']), stages)])   # finished models are not resubmitted
+    preds_of = lambda c: read_prediction_file(out, c['id']) or {}
+    todo = schedule([c for c in cfgs if not is_finished(run, read_model_file(out, c['id']), stages, set(preds_of(c)))])   # finished models are not resubmitted
     n_done = len(cfgs) - len(todo)
     if n_done: log(f'{n_done} of {len(cfgs)} models already finished')
     for s in missing_surrogates(run, todo, stages, ckpt_dir):   # every task has its own RunContext: only the driver may train them
         pending[train.remote(str(run.root), s, ckpt_dir, threads, run.device)] = 'surrogate', s
         log(f'training the transfer surrogate {model_name(s)} ({s["id"]}) first (its checkpoint is missing)')
-    stopping, last = (lambda: stop is not None and stop.requested), time.time()
+    stopping, last, ckpts = (lambda: stop is not None and stop.requested), time.time(), set()
+    def trained(c):   # is_trained loads and verifies the checkpoint: once found, it is not checked again
+        if c['id'] not in ckpts and is_trained(c, ckpt_dir): ckpts.add(c['id'])
+        return c['id'] in ckpts
     while (todo and not stopping()) or pending:
-        while not stopping() and (nxt := next_start(todo, [k for k, _ in pending.values()], jobs, lambda c: is_trained(c, ckpt_dir))):
+        while not stopping() and (nxt := next_start(todo, [k for k, _ in pending.values()], jobs, trained)):
             kind, cfg = nxt; todo.remove(cfg)
             if kind == 'pretrain':   # a surrogate still trains: this slot trains the model's checkpoint, its full task comes later
                 pending[train.remote(str(run.root), cfg, ckpt_dir, threads, run.device)] = kind, cfg
                 log(f'model {cfg["id"]} training while the surrogates finish (ray)'); continue
-            pending[task.remote(run.spec(), cfg, str(out), stages, ckpt_dir, read_model_file(out, cfg['id']), threads)] = kind, cfg
+            pending[task.remote(run.spec(), cfg, str(out), stages, ckpt_dir, read_model_file(out, cfg['id']), threads, preds_of(cfg))] = kind, cfg
             log(f'model {cfg["id"]} started (ray)')
         done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)   # wakes up every second, so an interrupt is handled
         if on_tick and time.time() - last > 30: on_tick(); last = time.time()   # the run history's clock, should the run be killed
@@ -287,8 +307,10 @@ def run_ray(run: RunContext, # the run's shared inputs
                 if on_done: on_done(model_done=False, busy=secs)
                 if kind == 'pretrain': todo.insert(0, cfg)
                 continue
-            rec, busy, notes = ray.get(ref)
+            rec, preds, busy, notes = ray.get(ref)
             for s in notes: log(s)
+            old = preds_of(cfg)   # the task's file replaces the old one, before the record that lists it
+            if preds or old: write_predictions(out, cfg['id'], preds, drop=old)
             write_model_file(out, rec); write_table(out, run.zoo)
             if on_done: on_done(busy=busy)
             n_done += 1; log(f'[{n_done}/{len(cfgs)}] model {cfg["id"]} done (ray)' + (f', {len(pending)} still in flight' if stopping() and pending else ''))
@@ -300,21 +322,21 @@ def stage_states(run: RunContext, # the run (its stage keys)
                  out, # results folder
                  stages, # stages to report
                 ) -> list[dict]:
-    "Per model of `cfgs`: each of `stages` 'done', 'stale' (run by other code or settings: `stage_key` differs) or 'missing' in `out`."
+    "Per model of `cfgs`: the `stage_state` of each of `stages` in `out` ('done', 'stale', 'missing' or 'no-preds')."
     res = []
     for c in cfgs:
-        have = (read_model_file(out, c['id']) or {'stages': {}})['stages']
-        res.append({'id': c['id'], **{s: 'missing' if s not in have else 'done' if have[s].get('key') == stage_key(s, run) else 'stale' for s in stages}})
+        st, have = (read_model_file(out, c['id']) or {'stages': {}})['stages'], set(read_prediction_file(out, c['id']) or ())
+        res.append({'id': c['id'], **{s: stage_state(run, st.get(s), s, have) for s in stages}})
     return res
 
 def stale_note(states: list[dict], # `stage_states` rows
               ) -> str | None: # one line, or None when nothing is stale
-    "The line a run logs before it recomputes stages that other code or settings produced."
-    stale = [r for r in states if 'stale' in r.values()]
-    if not stale: return None
-    names = sorted({k for r in stale for k, v in r.items() if v == 'stale'})
-    return (f"{len(stale)} of {len(states)} models have stages that other code or settings produced ({', '.join(names)}): "
-            "they are recomputed (`robustness-study status` lists them)")
+    "The line a run logs before it recomputes stages that other code or settings produced, or whose predicted labels are not on disk."
+    lines = []
+    for state, what in (('stale', 'that other code or settings produced'), ('no-preds', 'whose predicted labels are not on disk')):
+        rows = [r for r in states if state in r.values()]
+        if rows: lines.append(f"{len(rows)} of {len(states)} models have stages {what} ({', '.join(sorted({k for r in rows for k, v in r.items() if v == state}))})")
+    return '; '.join(lines) + ': they are recomputed (`robustness-study status` lists them)' if lines else None
 
 def status(preset: str = 'quick', # zoo and evaluation preset
            out=None, # results folder (default results/<preset>)
@@ -322,7 +344,7 @@ def status(preset: str = 'quick', # zoo and evaluation preset
            train_seed: int = 0, # training seed of the zoo (`RunContext`)
            precision: str | None = None, # training precision of the zoo (`RunContext`; None: the preset's)
           ) -> list[dict]:
-    "Per model: which requested stages are done, stale (code or settings changed) or missing."
+    "Per model: which requested stages are done, stale (code or settings changed), missing, or done without their predicted labels on disk (no-preds)."
     out = Path(out) if out else Path('results')/preset
     run = RunContext(preset, train_seed=train_seed, precision=precision)
     return stage_states(run, run.zoo, out, select_stages(stages))

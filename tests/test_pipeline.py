@@ -134,6 +134,20 @@ def test_ray_backend_matches_local(reference, env, tmp_path):
     assert run['models_done'] == 2 and run['jobs'] == 2
     assert 0 < run['busy_seconds'] <= 2 * run['wall_seconds'] + 1
     assert 'workers busy' in r.stdout
+    # the tasks' predicted labels reach the results folder: the same sets as the local run, and the same labels but for
+    # the rare image whose top two logits are closer than the float differences above
+    from robustness_study.results import read_predictions, preds_file
+    ids = list(a.id)
+    pa, pb = read_predictions(out, ids)[0], read_predictions(tmp_path/'ray', ids)[0]
+    assert set(pa) == set(pb) and 'clean' in pb
+    assert min((pa[k] == pb[k]).mean() for k in pa) >= 0.99
+    # a lost prediction file is noticed, and only the stages that wrote it run again, with the same labels
+    f = preds_file(tmp_path/'ray', ids[0]); saved, table = f.read_bytes(), metric_csv(tmp_path/'ray'/'results.csv'); f.unlink()
+    r = cli('run', '--preset', 'smoke', '--out', tmp_path/'ray', '--backend', 'ray', '--jobs', '2', '--quiet', env=e)
+    assert r.returncode == 0, r.stderr[-3000:]
+    assert 'whose predicted labels are not on disk' in r.stdout and '1 of 2 models already finished' in r.stdout, r.stdout
+    assert f.read_bytes() == saved
+    assert metric_csv(tmp_path/'ray'/'results.csv') == table   # the recomputed stages give the same values
 
 
 def test_ray_trains_models_while_surrogates_train(env, tmp_path):
