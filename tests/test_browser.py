@@ -193,6 +193,18 @@ def test_layout_at_1280_and_400(measured, name):
         assert max(i['shown'] for i in measured[name, 1280]['imgs']) >= 700
 
 
+def test_no_page_scrolls_sideways_at_400(browser, served, site):
+    "Every page of the site fits a 400 px window: no sideways scroll and no prose wider than the window (long inline code wraps)."
+    bad = {}
+    for f in sorted(Path(site).glob('*.html')):
+        pg, errors, failed = open_page(browser, served.url + f.name, 400)
+        if pg.query_selector('article.bd-article'):   # the generated index and search pages have no article
+            m = pg.evaluate(MEASURE)
+            if m['scrollWidth'] > m['W'] or m['prose']: bad[f.name] = (m['scrollWidth'], m['prose'][:3])
+        pg.close()
+    assert not bad, bad
+
+
 @pytest.mark.parametrize('name', KEY_PAGES)
 def test_text_math_and_headings(measured, name):
     "No raw `$` math and no `{target=...}` in the visible text; math rendered as MathML; headings do not skip a level."
