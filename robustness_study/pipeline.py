@@ -36,11 +36,12 @@ def stage_state(run: RunContext, # the run (its stage keys)
                 st: dict | None, # the stage's entry in a model record (`rec['stages'][name]`), None if it never ran
                 name: str, # the stage
                 have=frozenset(), # names in the model's prediction file (`read_prediction_file`)
+                key: str | None = None, # the stage's current `stage_key`, when the caller has it (else it is computed)
                ) -> str: # 'done', 'stale', 'missing' or 'no-preds'
     """Whether a stage of a model is done: it ran under its current key (`stage_key`; else 'stale': other code or settings
     produced it) and the predicted labels it recorded are on disk (else 'no-preds': the stage runs again to write them)."""
     if not st: return 'missing'
-    if st.get('key') != stage_key(name, run): return 'stale'
+    if st.get('key') != (key or stage_key(name, run)): return 'stale'
     return 'done' if set(st.get('preds', ())) <= set(have) else 'no-preds'
 
 def run_model(run: RunContext, # the run's shared inputs
@@ -58,7 +59,7 @@ def run_model(run: RunContext, # the run's shared inputs
     for name in stages:
         if stop: stop.check()
         key, old = stage_key(name, run), rec['stages'].get(name, {})
-        if stage_state(run, old, name, have) == 'done': continue
+        if stage_state(run, old, name, have, key) == 'done': continue
         before = set(run.unavailable)
         t = time.time(); vals = STAGES[name][0](mc); dt = time.time() - t
         unav = sorted(set(run.unavailable) - before) or [u for u in run.unavailable if u.startswith(name)]
@@ -279,8 +280,8 @@ def run_ray(run: RunContext, # the run's shared inputs
         with sigint_ignored(): ray.init(address=os.environ.get('RAY_ADDRESS') or None, num_cpus=None if os.environ.get('RAY_ADDRESS') else max(jobs, os.cpu_count() or 1),
                  include_dashboard=False, log_to_driver=False, ignore_reinit_error=True)
     threads, task, train, pending = max(1, (os.cpu_count() or 1) // jobs), ray.remote(num_cpus=1)(_ray_task), ray.remote(num_cpus=1)(_ray_train), {}
-    preds_of = lambda c: read_prediction_file(out, c['id']) or {}
-    todo = schedule([c for c in cfgs if not is_finished(run, read_model_file(out, c['id']), stages, set(preds_of(c)))])   # finished models are not resubmitted
+    preds0 = {c['id']: read_prediction_file(out, c['id']) or {} for c in cfgs}   # read once: the driver alone writes them, after a model's task returns
+    todo = schedule([c for c in cfgs if not is_finished(run, read_model_file(out, c['id']), stages, set(preds0[c['id']]))])   # finished models are not resubmitted
     n_done = len(cfgs) - len(todo)
     if n_done: log(f'{n_done} of {len(cfgs)} models already finished')
     for s in missing_surrogates(run, todo, stages, ckpt_dir):   # every task has its own RunContext: only the driver may train them
@@ -296,7 +297,7 @@ def run_ray(run: RunContext, # the run's shared inputs
             if kind == 'pretrain':   # a surrogate still trains: this slot trains the model's checkpoint, its full task comes later
                 pending[train.remote(str(run.root), cfg, ckpt_dir, threads, run.device)] = kind, cfg
                 log(f'model {cfg["id"]} training while the surrogates finish (ray)'); continue
-            pending[task.remote(run.spec(), cfg, str(out), stages, ckpt_dir, read_model_file(out, cfg['id']), threads, preds_of(cfg))] = kind, cfg
+            pending[task.remote(run.spec(), cfg, str(out), stages, ckpt_dir, read_model_file(out, cfg['id']), threads, preds0[cfg['id']])] = kind, cfg
             log(f'model {cfg["id"]} started (ray)')
         done, _ = ray.wait(list(pending), num_returns=1, timeout=1.0)   # wakes up every second, so an interrupt is handled
         if on_tick and time.time() - last > 30: on_tick(); last = time.time()   # the run history's clock, should the run be killed
@@ -309,8 +310,7 @@ def run_ray(run: RunContext, # the run's shared inputs
                 continue
             rec, preds, busy, notes = ray.get(ref)
             for s in notes: log(s)
-            old = preds_of(cfg)   # the task's file replaces the old one, before the record that lists it
-            if preds or old: write_predictions(out, cfg['id'], preds, drop=old)
+            if preds or preds0[cfg['id']]: write_predictions(out, cfg['id'], preds, replace=True)   # the task's file replaces the old one, before the record that lists it
             write_model_file(out, rec); write_table(out, run.zoo)
             if on_done: on_done(busy=busy)
             n_done += 1; log(f'[{n_done}/{len(cfgs)}] model {cfg["id"]} done (ray)' + (f', {len(pending)} still in flight' if stopping() and pending else ''))

@@ -111,10 +111,11 @@ def write_predictions(out, # results folder
                       model_id: str, # config id
                       new: dict, # `{name: labels}` to add or replace
                       drop=(), # names to remove first (the arrays an earlier run of the same stage wrote)
+                      replace=False, # True: `new` is the whole file, and the old one is not read
                      ) -> set: # the names the file now holds
     "Merge predicted labels into a model's prediction file, atomically."
     import io
-    arrays = read_prediction_file(out, model_id) or {}
+    arrays = {} if replace else read_prediction_file(out, model_id) or {}
     for k in drop: arrays.pop(k, None)
     for k, v in new.items():
         v = np.asarray(v)
