@@ -21,7 +21,7 @@ CORRUPTIONS = ('gaussian_noise', 'shot_noise', 'impulse_noise', 'defocus_blur', 
                'snow', 'frost', 'fog', 'brightness', 'contrast', 'elastic_transform', 'pixelate', 'jpeg_compression',
                'speckle_noise', 'gaussian_blur', 'spatter', 'saturate')
 MAIN_CORRUPTIONS = CORRUPTIONS[:15]
-CORRUPTIONS_VERSION = 1  # bump when any corruption's output changes: it is part of the cache key
+CORRUPTIONS_VERSION = 2  # bump when any corruption's output changes: it is part of the cache key
 CIFAR10C_URL = 'https://zenodo.org/records/2535967'
 
 # %% ../nbs/01_corruptions.ipynb #025095d6
@@ -271,7 +271,7 @@ def _snow(x, c, rng, root):
     layer[layer < thr] = 0
     layer = np.floor(np.clip(layer, 0, 1) * 255) / 255  # 8-bit grey image, truncating cast
     layer = np.rint(_motion_blur(layer, radius, sigma, rng.uniform(-135, -45, n)) * 255) / 255  # 8-bit PNG out
-    grey = (x @ _GREY)[..., None]
+    grey = x[..., :1] * _GREY[0] + x[..., 1:2] * _GREY[1] + x[..., 2:] * _GREY[2]   # not `x @ _GREY`: see below
     x = w * x + (1 - w) * np.maximum(x, grey * 1.5 + 0.5)
     return x + layer + np.rot90(layer, 2, axes=(1, 2))
 
