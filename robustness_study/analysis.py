@@ -224,7 +224,9 @@ def study_table(preset: str = 'paper', # results folder: a preset name, or anoth
     df = add_study_columns(df[done].reset_index(drop=True))
     run = path.with_name(LAST_RUN)
     run = json.loads(run.read_text()) if run.exists() else {}
-    zoo_preset = run.get('preset', preset)   # a folder such as `paper-seed1` is a run of the preset its run record names
+    # a folder such as `paper-seed1` is a run of the preset its run record names; while a run is going there is no record yet, and the
+    # folder's name up to its first '-' names the preset
+    zoo_preset = run.get('preset') or preset.split('-')[0]
     n_zoo = len(zoo(zoo_preset)) if zoo_preset in ('paper', 'quick', 'smoke') else len(df)
     return df, {'preset': preset, 'models': len(df), 'zoo': n_zoo, 'complete': len(df) >= n_zoo, 'in_flight': in_flight, 'path': str(path),
                 'run': run}
@@ -755,14 +757,14 @@ def headline_goal(df: pd.DataFrame, # results table (with `add_study_columns`)
     t['closeness'] = np.fmin(t.heldout_worst / min_heldout, t.controlled_worst / min_controlled)
     t = t.sort_values(['meets', 'cheap', 'closeness'], ascending=False)
     best = t.index[0]; r = t.loc[best]; met = bool(r.meets)
-    breaks = ([] if r.cheap else [f'{r.seconds:.0f} s per model'])
-    if not r.heldout_worst >= min_heldout: breaks.append(f'held-out tau {r.heldout_worst:.2f} on {r.heldout_family}')
-    if not r.controlled_worst >= min_controlled: breaks.append(f'controlled |tau| {r.controlled_worst:.2f} on {r.controlled_family}')
-    facts = (f"`{best}` ({r.seconds:.0f} s per model) has held-out worst-family tau {r.heldout_worst:.2f} ({r.heldout_family}) "
+    breaks = ([] if r.cheap else [f'{r.seconds:.0f} s per model (> {max_seconds:g})'])
+    if not r.heldout_worst >= min_heldout: breaks.append(f'held-out tau {r.heldout_worst:.2f} on {r.heldout_family} (< {min_heldout:g})')
+    if not r.controlled_worst >= min_controlled: breaks.append(f'controlled |tau| {r.controlled_worst:.2f} on {r.controlled_family} (< {min_controlled:g})')
+    facts = (f"`{best}` ({r.seconds:.0f} s per model), has held-out worst-family tau {r.heldout_worst:.2f} ({r.heldout_family}) "
              f"and controlled worst-family |tau| {r.controlled_worst:.2f} ({r.controlled_family})")
     lim = f"computable in <= {max_seconds:g} s per model with held-out tau >= {min_heldout:g} and controlled |tau| >= {min_controlled:g} on every family ({', '.join(fams)})"
     sentence = (f"Yes: {facts}; {int(t.meets.sum())} metric(s) meet the goal ({lim})." if met else
-                f"No: no metric is {lim}; the closest, {facts}, is broken by {' and '.join(breaks)}.")
+                f"No: no metric is {lim}. The closest, {facts}, is broken by {' and '.join(breaks)}.")
     return {'met': met, 'metric': best, 'breaks': breaks, 'families': fams, 'table': t, 'sentence': sentence}
 
 # %% ../nbs/10_analysis.ipynb #1825f05b
