@@ -760,11 +760,12 @@ def headline_goal(df: pd.DataFrame, # results table (with `add_study_columns`)
     breaks = ([] if r.cheap else [f'{r.seconds:.0f} s per model (> {max_seconds:g})'])
     if not r.heldout_worst >= min_heldout: breaks.append(f'held-out tau {r.heldout_worst:.2f} on {r.heldout_family} (< {min_heldout:g})')
     if not r.controlled_worst >= min_controlled: breaks.append(f'controlled |tau| {r.controlled_worst:.2f} on {r.controlled_family} (< {min_controlled:g})')
-    facts = (f"`{best}` ({r.seconds:.0f} s per model) has held-out worst-family tau {r.heldout_worst:.2f} ({r.heldout_family}) "
-             f"and controlled worst-family |tau| {r.controlled_worst:.2f} ({r.controlled_family})")
+    who = f"`{best}` ({r.seconds:.0f} s per model)"
+    vals = (f"held-out worst-family tau {r.heldout_worst:.2f} ({r.heldout_family}) "
+            f"and controlled worst-family |tau| {r.controlled_worst:.2f} ({r.controlled_family})")
     lim = f"computable in <= {max_seconds:g} s per model with held-out tau >= {min_heldout:g} and controlled |tau| >= {min_controlled:g} on every family ({', '.join(fams)})"
-    sentence = (f"Yes: {facts}; {int(t.meets.sum())} metric(s) meet the goal ({lim})." if met else
-                f"No: no metric is {lim}. The closest is {facts.replace(' has ', ', with ', 1)}; it fails on {' and '.join(breaks)}.")
+    sentence = (f"Yes: {who} has {vals}; {int(t.meets.sum())} metric(s) meet the goal ({lim})." if met else
+                f"No: no metric is {lim}. The closest is {who}, with {vals}; it fails on {' and '.join(breaks)}.")
     return {'met': met, 'metric': best, 'breaks': breaks, 'families': fams, 'table': t, 'sentence': sentence}
 
 # %% ../nbs/10_analysis.ipynb #1825f05b
