@@ -552,7 +552,7 @@ def study_answer(df: pd.DataFrame, # results table (with `add_study_columns`)
                  rank_boot: int = 200, # resamples of `ranking_bootstrap` (0: skip it, `win_freq` is NaN)
                  baseline: str = 'train.test_acc', # fixed single-metric baseline of `composite_cv`
                  families: dict = FAMILIES, # family -> set names (default: the reliable ones)
-                ) -> dict: # `best`, `worst_tau`, `worst_family`, `win_freq`, `holds`, `grade`, `ranking`, `rank_boot`, `cv`, `families`, `sentence`
+                ) -> dict: # `best`, `worst_tau`, `worst_family`, `win_freq`, `holds`, `grade`, `ranking`, `rank_boot`, `cv`, `composite` (held-out tau, mean over families), `families`, `sentence`
     "Worst-case ranking and its bootstrap, per-family composite vs fixed and in-fold single metrics, and a one-sentence answer."
     if corr is None: corr = correlations(df, targets=family_targets(df.columns, score, families), n_boot=n_boot)
     rank = worst_case_ranking(corr, score=score, families=families)
@@ -562,7 +562,7 @@ def study_answer(df: pd.DataFrame, # results table (with `add_study_columns`)
     rb = ranking_bootstrap(df, list(rank.index), sorted(set(corr.target)), n_boot=rank_boot, score=score, families=families) if rank_boot else None
     win = float(rb.loc[best, 'win_freq']) if rb is not None else float('nan')
     if group not in df: group = 'cfg.group'
-    d, cv = _with_family_means(df, fams, score, families), {}
+    d, cv, comp = _with_family_means(df, fams, score, families), {}, float('nan')
     for f in fams:
         if group in d and d[group].nunique() >= 2: cv[f] = composite_cv(d, f'fam.{f}', metrics=metric_columns(df), group=group, baseline=baseline)
     holds = bool(top['worst'] >= moderate)
@@ -581,7 +581,7 @@ def study_answer(df: pd.DataFrame, # results table (with `add_study_columns`)
     if families is FAMILIES and (gone := [f for f in MEASURED_FAMILIES if f not in FAMILIES]):
         parts.append(f"; the {', '.join(gone)} famil{'ies are' if len(gone) > 1 else 'y is'} left out, because their measurements do not rank the zoo reproducibly (`UNRELIABLE`), so this worst case is over {', '.join(fams)} only")
     return {'best': best, 'worst_tau': float(top['worst']), 'worst_family': top['worst_family'], 'win_freq': win, 'holds': holds,
-            'grade': grade, 'ranking': rank, 'rank_boot': rb, 'cv': cv, 'families': fams, 'sentence': ''.join(parts) + '.'}
+            'grade': grade, 'ranking': rank, 'rank_boot': rb, 'cv': cv, 'composite': float(comp), 'families': fams, 'sentence': ''.join(parts) + '.'}
 
 # %% ../nbs/10_analysis.ipynb #414f5c54
 def partial_kendall_matrix(X: np.ndarray, # (B, n, p) metric values per resample
